@@ -1,0 +1,118 @@
+"""Records: the record header (fact sheet §6) and decoding a record by its type's layout.
+
+`decode_record()` is total: whatever the bytes, it returns a `Record`. A record that does not
+fit its layout comes back with `error` set and its payload as `raw` hex, so a caller can log
+it and still keep it; unknown record types come back with their header and `raw` hex too."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from estreamer.errors import DecodeError
+from estreamer.protocol.layout import Notes
+from estreamer.protocol.tables import RECORDS, RecordLayout
+
+_RECORD_HEADER = struct.Struct(">LL")
+_ARCHIVE = struct.Struct(">LL")
+
+
+@dataclass(slots=True)
+class Record:
+    record_type: int
+    name: str
+    fields: dict[str, Any]
+    archive_timestamp: int | None = None  # only event records carry one (bit 23)
+    netmap_id: int = 0
+    offset: int = 0  # stream offset of the record header, for error reports
+    error: str | None = None
+    notes: Notes = field(default_factory=list)
+    category: str = "unknown"
+
+    @property
+    def known(self) -> bool:
+        return self.record_type in RECORDS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as one flat-at-the-top mapping, the shape every output format starts
+        from: header fields first, then the layout's fields in wire order."""
+        out: dict[str, Any] = {"record_type": self.record_type, "record_name": self.name}
+        if self.archive_timestamp is not None:
+            out["archive_timestamp"] = self.archive_timestamp
+        if self.netmap_id:
+            out["netmap_id"] = self.netmap_id
+        if self.error is not None:
+            out["decode_error"] = self.error
+        out.update(self.fields)
+        return out
+
+
+def decode_record(raw: bytes, offset: int = 0) -> Record:
+    """Decode one record: the bytes from the record-type word to the end of the record, as
+    carried by a type-4 message body or a bundle item."""
+    if len(raw) < _RECORD_HEADER.size:
+        return Record(-1, "Malformed", {"raw": raw.hex()}, offset=offset,
+                      error=f"record of {len(raw)} bytes is shorter than its 8-byte header")
+    type_word, length = _RECORD_HEADER.unpack_from(raw)
+    record_type = type_word & 0xFFFF
+    netmap_id = (type_word >> 16) & 0x7FFF
+    layout = RECORDS.get(record_type)
+    name = layout.name if layout else f"Unknown record type {record_type}"
+    category = layout.category if layout else "unknown"
+    # The header form is a property of each record, told apart only by length (§6.2).
+    archive_timestamp = None
+    if len(raw) == length + 8:
+        data_start = 8
+    elif len(raw) == length + 16:
+        archive_timestamp, _reserved = _ARCHIVE.unpack_from(raw, 8)
+        data_start = 16
+    else:
+        return Record(record_type, name, {"raw": raw[8:].hex()}, None, netmap_id, offset,
+                      f"record length {length} does not match its {len(raw)}-byte container "
+                      f"(expected container = length + 8 or + 16)", category=category)
+    if layout is None:
+        return Record(record_type, name, {"raw": raw[data_start:].hex()}, archive_timestamp,
+                      netmap_id, offset,
+                      notes=[(f"record:{record_type}",
+                              f"unknown record type {record_type}: kept as raw hex")],
+                      category=category)
+    notes: Notes = []
+    try:
+        fields, end = layout.compiled.decode(raw, data_start, len(raw), notes)
+    except DecodeError as exc:
+        return Record(record_type, name, {"raw": raw[data_start:].hex()}, archive_timestamp,
+                      netmap_id, offset, f"{name} does not fit its layout: {exc}",
+                      notes, category)
+    if end != len(raw):
+        # A record longer than its layout: keep what is unread rather than lose it.
+        notes.append((f"rtail:{record_type}",
+                      f"{name} has {len(raw) - end} bytes beyond its layout; kept as 'unparsed_tail'"))
+        fields["unparsed_tail"] = raw[end:].hex()
+    return Record(record_type, name, fields, archive_timestamp, netmap_id, offset, None,
+                  notes, category)
+
+
+def encode_record(record_type: int, fields: dict[str, Any], archive_timestamp: int | None = None,
+                  netmap_id: int = 0) -> bytes:
+    """The wire bytes of one record (header + data): what goes in a bundle item or a type-4
+    message. With `archive_timestamp` the 16-byte extended header is used."""
+    layout: RecordLayout | None = RECORDS.get(record_type)
+    if layout is None:
+        data = bytes.fromhex(fields["raw"])
+    else:
+        data = layout.compiled.encode(fields)
+    type_word = (netmap_id & 0x7FFF) << 16 | record_type
+    header = _RECORD_HEADER.pack(type_word, len(data))
+    if archive_timestamp is not None:
+        header += _ARCHIVE.pack(archive_timestamp, 0)
+    return header + data
+
+
+def decode_record_checked(raw: bytes, offset: int = 0) -> Record:
+    """Like `decode_record`, but raise DecodeError instead of returning a malformed record
+    (for tests and tools that want to stop at the first fault)."""
+    record = decode_record(raw, offset)
+    if record.error:
+        raise DecodeError(record.error, offset)
+    return record

@@ -1,0 +1,118 @@
+"""Metadata records (fact sheet §7, §9, §10.2–§10.5): the names the FMC sends for the ids
+that events carry. They carry no archive timestamp."""
+
+from estreamer.protocol.layout import (
+    STR,
+    TEXT16,
+    TEXT32,
+    U16,
+    U32,
+    UUID,
+    Block,
+    LengthU16,
+    TextFrom,
+)
+
+ID_NAME = (("id", U32), ("name", TEXT32))
+"""§10.3: u32 id, u32 length, name (no block header, no NUL)."""
+
+ID_NAME_RECORDS = {
+    55: "Client Application",
+    58: "Criticality",
+    59: "Network Protocol",
+    60: "Attribute",
+    61: "Scan Type",
+    63: "Server",
+    90: "Source Type",
+    91: "Source Application",
+    96: "Source Detector",
+    109: "Web Application",
+    120: "Access Control Rule Action",
+    121: "URL Category",
+    122: "URL Reputation",
+    123: "Managed Device",
+    128: "Malware Event Type",
+    129: "Malware Event Subtype",
+    130: "AMP Detector Type",
+    131: "AMP File Type",
+    281: "Security Intelligence Source/Destination",
+    300: "Realm",
+    302: "Security Group",
+    350: "Netmap Domain",
+    510: "File Type",
+    515: "File Storage Status",
+    516: "File Sandbox Status",
+    517: "SPERO Disposition",
+    518: "Archive File Status",
+    519: "Static Analysis Status",
+    602: "SSL Cipher Suite",
+    604: "SSL Version",
+    605: "SSL Server Certificate Status",
+    606: "SSL Actual Action",
+    607: "SSL Expected Action",
+    608: "SSL Flow Status",
+    613: "SSL URL Category",
+}
+
+# Series-2 metadata blocks (§7). Fields follow the block's 8-byte header.
+BLOCKS = {
+    (2, 14): (("uuid", UUID), ("name", STR)),
+    (2, 15): (("revision", UUID), ("rule_id", U32), ("name", STR)),
+    (2, 28): (("country_code", U16), ("name", STR)),
+    (2, 57): (("id", U32), ("protocol", U32), ("name", STR)),
+    (2, 59): (("id", U32), ("description", STR)),
+    (2, 61): (("id", U32), ("name", STR), ("description", STR)),
+    (2, 64): (("uuid", UUID), ("device_id", U32), ("name", STR)),
+}
+
+
+def _one_block(block_type: int) -> tuple:
+    """A record whose data is exactly one series-2 block of the given type."""
+    return ((None, Block(2, (block_type,), inline=True)),)
+
+
+RECORDS = {
+    4: ("Priority", "metadata", (("id", U32), ("name", TEXT16))),
+    66: (
+        "Rule Message",
+        "metadata",
+        (
+            ("generator_id", U32),
+            ("rule_id", U32),
+            ("rule_revision", U32),
+            ("signature_id", U32),
+            ("message_length", LengthU16("message")),
+            ("rule_uuid", UUID),
+            ("rule_revision_uuid", UUID),
+            ("message", TextFrom("message_length")),
+        ),
+    ),
+    67: (
+        "Classification",
+        "metadata",
+        (
+            ("id", U32),
+            ("name", TEXT16),
+            ("description", TEXT16),
+            ("uuid", UUID),
+            ("revision_uuid", UUID),
+        ),
+    ),
+    98: ("User", "metadata", _one_block(57)),
+    115: ("Security Zone", "metadata", _one_block(14)),
+    116: ("Interface", "metadata", _one_block(14)),
+    117: ("Access Control Policy Name", "metadata", _one_block(14)),
+    118: ("Intrusion Policy", "metadata", _one_block(14)),
+    119: ("Access Control Rule", "metadata", _one_block(15)),
+    124: ("Access Control Rule Reason", "metadata", _one_block(59)),
+    127: ("Cloud Name", "metadata", _one_block(14)),
+    145: ("Access Control Policy", "metadata", _one_block(64)),
+    146: ("Prefilter Policy", "metadata", _one_block(64)),
+    147: ("Tunnel or Prefilter Rule", "metadata", _one_block(64)),
+    320: ("DNS Record Type", "metadata", _one_block(61)),
+    321: ("DNS Response Type", "metadata", _one_block(61)),
+    322: ("Sinkhole", "metadata", _one_block(14)),
+    520: ("Geolocation", "metadata", _one_block(28)),
+    700: ("Network Analysis Policy", "metadata", _one_block(14)),
+    **{rtype: (name, "metadata", ID_NAME) for rtype, name in ID_NAME_RECORDS.items()},
+}

@@ -109,7 +109,7 @@ UUID = Fixed("16s", uuid_to_text, uuid_from_text, "00000000-0000-0000-0000-00000
 MAC = Fixed("6s", mac_to_text, mac_from_text, "00:00:00:00:00:00")
 
 
-def Raw(size: int) -> Fixed:  # noqa: N802 - reads as a type in the tables
+def Raw(size: int) -> Fixed:
     """`size` raw bytes (hashes, fingerprints, security contexts), shown as hex."""
     return Fixed(f"{size}s", bytes.hex, bytes.fromhex, "00" * size)
 
@@ -121,11 +121,11 @@ class LengthOf(Fixed):
     target: str = ""
 
 
-def LengthU16(target: str) -> LengthOf:  # noqa: N802
+def LengthU16(target: str) -> LengthOf:
     return LengthOf("H", target=target)
 
 
-def LengthU32(target: str) -> LengthOf:  # noqa: N802
+def LengthU32(target: str) -> LengthOf:
     return LengthOf("L", target=target)
 
 
@@ -167,7 +167,9 @@ class _WireBlob(Variable):
         self.default = ""
 
     def decode(self, buf, off, end, values, notes):
-        block_type, length = _block_header(buf, off, end, "string block" if self.as_text else "BLOB block")
+        block_type, length = _block_header(
+            buf, off, end, "string block" if self.as_text else "BLOB block"
+        )
         if block_type != self.block_type:
             raise DecodeError(f"expected block type {self.block_type} at {off}, found {block_type}")
         raw = bytes(buf[off + 8 : off + length])
@@ -231,7 +233,7 @@ class TextFrom(Variable):
         return self.raw(value)
 
 
-def BytesFrom(length_field: str) -> TextFrom:  # noqa: N802
+def BytesFrom(length_field: str) -> TextFrom:
     """Raw bytes (shown as hex) whose length came in an earlier `LengthOf` field."""
     return TextFrom(length_field, as_text=False)
 
@@ -301,16 +303,23 @@ class Block(Variable):
         compiled = BLOCKS.get((self.series, block_type))
         if compiled is None or (self.types is not None and block_type not in self.types):
             notes.append(
-                (f"block:{self.series}:{block_type}",
-                 f"unknown series {self.series} block type {block_type}: kept as raw hex")
+                (
+                    f"block:{self.series}:{block_type}",
+                    f"unknown series {self.series} block type {block_type}: kept as raw hex",
+                )
             )
-            return {"block_type": block_type, "raw": bytes(buf[off + 8 : block_end]).hex()}, block_end
+            return {
+                "block_type": block_type,
+                "raw": bytes(buf[off + 8 : block_end]).hex(),
+            }, block_end
         fields, used = compiled.decode(buf, off + 8, block_end, notes)
         if used != block_end:
             notes.append(
-                (f"tail:{self.series}:{block_type}",
-                 f"series {self.series} block {block_type} has {block_end - used} bytes more "
-                 f"than its layout; kept as 'unparsed_tail'")
+                (
+                    f"tail:{self.series}:{block_type}",
+                    f"series {self.series} block {block_type} has {block_end - used} bytes more "
+                    f"than its layout; kept as 'unparsed_tail'",
+                )
             )
             fields["unparsed_tail"] = bytes(buf[used:block_end]).hex()
         return {"block_type": block_type, **fields}, block_end

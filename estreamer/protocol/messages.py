@@ -170,7 +170,9 @@ def parse_frame(frame: Frame) -> Message:
         if kind in (SINGLE_HOST_DATA, MULTIPLE_HOST_DATA):
             return HostData(kind, body, offset)
     except struct.error as exc:  # a fixed part ran past the body
-        raise DecodeError(f"{MESSAGE_NAMES.get(kind, kind)} body too short: {exc}", offset) from None
+        raise DecodeError(
+            f"{MESSAGE_NAMES.get(kind, kind)} body too short: {exc}", offset
+        ) from None
     return UnknownMessage(kind, body, offset)
 
 
@@ -242,8 +244,9 @@ def _parse_bundle(body: bytes, offset: int) -> MessageBundle:
     end = len(body)
     while pos < end:
         if end - pos < _BUNDLE_ITEM.size:
-            raise DecodeError(f"{end - pos} stray bytes at the end of bundle {sequence}",
-                              offset + 8 + pos)
+            raise DecodeError(
+                f"{end - pos} stray bytes at the end of bundle {sequence}", offset + 8 + pos
+            )
         item_type, length = _BUNDLE_ITEM.unpack_from(body, pos)
         if item_type != EVENT_DATA:
             raise DecodeError(
@@ -293,7 +296,9 @@ def encode_streaming_request(
     )
 
 
-def encode_streaming_information(service_ids: Sequence[int] = (5001, 5000, ESTREAMER_SERVICE_ID)) -> bytes:
+def encode_streaming_information(
+    service_ids: Sequence[int] = (5001, 5000, ESTREAMER_SERVICE_ID),
+) -> bytes:
     """The server's 2051 in the form a real FMC sends: each service with length 8 (counted
     after type and length) and zero flags and timestamp; 6667 last."""
     body = b"".join(_SERVICE.pack(sid, 8, 0, 0) for sid in service_ids)

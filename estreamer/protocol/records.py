@@ -53,8 +53,13 @@ def decode_record(raw: bytes, offset: int = 0) -> Record:
     """Decode one record: the bytes from the record-type word to the end of the record, as
     carried by a type-4 message body or a bundle item."""
     if len(raw) < _RECORD_HEADER.size:
-        return Record(-1, "Malformed", {"raw": raw.hex()}, offset=offset,
-                      error=f"record of {len(raw)} bytes is shorter than its 8-byte header")
+        return Record(
+            -1,
+            "Malformed",
+            {"raw": raw.hex()},
+            offset=offset,
+            error=f"record of {len(raw)} bytes is shorter than its 8-byte header",
+        )
     type_word, length = _RECORD_HEADER.unpack_from(raw)
     record_type = type_word & 0xFFFF
     netmap_id = (type_word >> 16) & 0x7FFF
@@ -69,33 +74,65 @@ def decode_record(raw: bytes, offset: int = 0) -> Record:
         archive_timestamp, _reserved = _ARCHIVE.unpack_from(raw, 8)
         data_start = 16
     else:
-        return Record(record_type, name, {"raw": raw[8:].hex()}, None, netmap_id, offset,
-                      f"record length {length} does not match its {len(raw)}-byte container "
-                      f"(expected container = length + 8 or + 16)", category=category)
+        return Record(
+            record_type,
+            name,
+            {"raw": raw[8:].hex()},
+            None,
+            netmap_id,
+            offset,
+            f"record length {length} does not match its {len(raw)}-byte container "
+            f"(expected container = length + 8 or + 16)",
+            category=category,
+        )
     if layout is None:
-        return Record(record_type, name, {"raw": raw[data_start:].hex()}, archive_timestamp,
-                      netmap_id, offset,
-                      notes=[(f"record:{record_type}",
-                              f"unknown record type {record_type}: kept as raw hex")],
-                      category=category)
+        return Record(
+            record_type,
+            name,
+            {"raw": raw[data_start:].hex()},
+            archive_timestamp,
+            netmap_id,
+            offset,
+            notes=[
+                (f"record:{record_type}", f"unknown record type {record_type}: kept as raw hex")
+            ],
+            category=category,
+        )
     notes: Notes = []
     try:
         fields, end = layout.compiled.decode(raw, data_start, len(raw), notes)
     except DecodeError as exc:
-        return Record(record_type, name, {"raw": raw[data_start:].hex()}, archive_timestamp,
-                      netmap_id, offset, f"{name} does not fit its layout: {exc}",
-                      notes, category)
+        return Record(
+            record_type,
+            name,
+            {"raw": raw[data_start:].hex()},
+            archive_timestamp,
+            netmap_id,
+            offset,
+            f"{name} does not fit its layout: {exc}",
+            notes,
+            category,
+        )
     if end != len(raw):
         # A record longer than its layout: keep what is unread rather than lose it.
-        notes.append((f"rtail:{record_type}",
-                      f"{name} has {len(raw) - end} bytes beyond its layout; kept as 'unparsed_tail'"))
+        notes.append(
+            (
+                f"rtail:{record_type}",
+                f"{name} has {len(raw) - end} bytes beyond its layout; kept as 'unparsed_tail'",
+            )
+        )
         fields["unparsed_tail"] = raw[end:].hex()
-    return Record(record_type, name, fields, archive_timestamp, netmap_id, offset, None,
-                  notes, category)
+    return Record(
+        record_type, name, fields, archive_timestamp, netmap_id, offset, None, notes, category
+    )
 
 
-def encode_record(record_type: int, fields: dict[str, Any], archive_timestamp: int | None = None,
-                  netmap_id: int = 0) -> bytes:
+def encode_record(
+    record_type: int,
+    fields: dict[str, Any],
+    archive_timestamp: int | None = None,
+    netmap_id: int = 0,
+) -> bytes:
     """The wire bytes of one record (header + data): what goes in a bundle item or a type-4
     message. With `archive_timestamp` the 16-byte extended header is used."""
     layout: RecordLayout | None = RECORDS.get(record_type)

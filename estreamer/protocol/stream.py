@@ -74,8 +74,9 @@ class StreamDecoder:
                 self._noticed.add(key)
                 events.append(Notice(key, text, record.offset))
         if record.error is not None:
-            events.append(StreamFault(f"record type {record.record_type}: {record.error}",
-                                      record.offset))
+            events.append(
+                StreamFault(f"record type {record.record_type}: {record.error}", record.offset)
+            )
         events.append(record)
 
     def close(self) -> list[Event]:
@@ -83,6 +84,10 @@ class StreamDecoder:
         fault says how many arrived)."""
         pending = self.framer.buffered
         if pending and not self.failed:
-            return [StreamFault(f"stream ended inside a message: {pending} bytes of an "
-                                f"incomplete message", self.framer.offset)]
+            return [
+                StreamFault(
+                    f"stream ended inside a message: {pending} bytes of an incomplete message",
+                    self.framer.offset,
+                )
+            ]
         return []

@@ -1,0 +1,5 @@
+import sys
+
+from estreamer.cli import main
+
+sys.exit(main())

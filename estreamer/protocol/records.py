@@ -30,6 +30,9 @@ class Record:
     error: str | None = None
     notes: Notes = field(default_factory=list)
     category: str = "unknown"
+    digest: str | None = (
+        None  # record_digest of the wire bytes, for records with an archive timestamp
+    )
 
     @property
     def known(self) -> bool:
@@ -51,7 +54,15 @@ class Record:
 
 def decode_record(raw: bytes, offset: int = 0) -> Record:
     """Decode one record: the bytes from the record-type word to the end of the record, as
-    carried by a type-4 message body or a bundle item."""
+    carried by a type-4 message body or a bundle item. Records that carry an archive
+    timestamp also get their `digest`, which the bookmark uses to drop resent duplicates."""
+    record = _decode_record(raw, offset)
+    if record.archive_timestamp is not None:
+        record.digest = record_digest(raw)
+    return record
+
+
+def _decode_record(raw: bytes, offset: int) -> Record:
     if len(raw) < _RECORD_HEADER.size:
         return Record(
             -1,

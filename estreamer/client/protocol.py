@@ -119,25 +119,39 @@ class ClientSession:
                 events.append(event)
                 if event.fatal:
                     self.state = State.CLOSED
-                    events.append(SessionFailed(f"the stream broke at byte {event.offset}: "
-                                                f"{event.message}"))
+                    events.append(
+                        SessionFailed(f"the stream broke at byte {event.offset}: {event.message}")
+                    )
             elif kind is Notice:
                 events.append(event)
             else:
-                events.append(Notice(f"message:{type(event).__name__}",
-                                     f"ignored an unexpected {type(event).__name__} message "
-                                     f"from the server", getattr(event, "offset", 0)))
+                events.append(
+                    Notice(
+                        f"message:{type(event).__name__}",
+                        f"ignored an unexpected {type(event).__name__} message from the server",
+                        getattr(event, "offset", 0),
+                    )
+                )
         return events
 
     def _on_streaming_information(self, info: StreamingInformation) -> list[SessionEvent]:
         if self.state is not State.AWAITING_INFORMATION:
-            return [Notice("late-2051", "ignored a Streaming Information message outside the "
-                           "request exchange", info.offset)]
+            return [
+                Notice(
+                    "late-2051",
+                    "ignored a Streaming Information message outside the request exchange",
+                    info.offset,
+                )
+            ]
         if info.service(ESTREAMER_SERVICE_ID) is None:
             self.state = State.CLOSED
             offered = ", ".join(str(s.service_id) for s in info.services) or "none"
-            return [SessionFailed(f"the server does not offer the eStreamer service "
-                                  f"({ESTREAMER_SERVICE_ID}); it offered: {offered}")]
+            return [
+                SessionFailed(
+                    f"the server does not offer the eStreamer service "
+                    f"({ESTREAMER_SERVICE_ID}); it offered: {offered}"
+                )
+            ]
         self._outgoing += encode_streaming_request(self.flags, self.initial_timestamp, self.events)
         self._outgoing += encode_null()  # "ready for data", as eNcore and CAP show
         self.state = State.STREAMING

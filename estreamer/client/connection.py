@@ -1,0 +1,74 @@
+"""One TLS connection to an eStreamer server, driving a `ClientSession`."""
+
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+
+from estreamer.client.protocol import ClientSession, SessionEvent
+
+log = logging.getLogger("Connection")
+
+RECV_SIZE = 1 << 18
+
+
+class ConnectionClosed(Exception):
+    """The server closed the connection (with no eStreamer Error message)."""
+
+
+class Connection:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 2.0,
+    ):
+        self.host = host
+        self.port = port
+        self.context = context
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.sock: ssl.SSLSocket | None = None
+
+    def open(self) -> None:
+        log.info("Connecting to %s:%d", self.host, self.port)
+        raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        try:
+            # No SNI and no hostname check: FMCs are addressed by IP and their certificates
+            # rarely name it; the chain itself is still verified by the context.
+            self.sock = self.context.wrap_socket(raw, server_hostname=None)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock.settimeout(self.read_timeout)
+        log.info("Using %s with %s", self.sock.version(), self.sock.cipher()[0])
+
+    def send(self, data: bytes) -> None:
+        if data:
+            assert self.sock is not None
+            self.sock.sendall(data)
+
+    def events(self, session: ClientSession) -> Iterator[SessionEvent | None]:
+        """Yield session events as bytes arrive; None on each read timeout (an idle tick,
+        so the caller can commit, report and check for a stop)."""
+        assert self.sock is not None
+        while True:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except TimeoutError:
+                yield None
+                continue
+            if not data:
+                raise ConnectionClosed(f"the server {self.host}:{self.port} closed the connection")
+            yield from session.receive(data)
+            self.send(session.data_to_send())
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None

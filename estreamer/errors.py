@@ -33,3 +33,8 @@ class DecodeError(ProtocolError):
 
 class ConfigError(EstreamerError):
     """The configuration cannot be used as written."""
+
+
+class TlsSetupError(ConfigError):
+    """The TLS credentials (PKCS#12, CA file, TLS version) cannot be used as configured.
+    A ConfigError because the fix is always in the files or settings, not in the network."""

@@ -1,6 +1,23 @@
-"""Intrusion events and what comes with them (fact sheet §10.1, §10.6, §10.10)."""
+"""Intrusion events and what comes with them (fact sheet §10.1, §10.6, §10.10).
 
-from estreamer.protocol.layout import IP, U8, U16, U32, UUID, Block, BytesFrom, LengthU32, Raw
+Record 400 is exactly one series-2 block; the block type picks the layout (41 = 5.3,
+60 = 6.x, 81 and 85 = 7.x). Every version shares its first 84 bytes. Record 110 carries
+extra data for an intrusion event (a BLOB), record 111 names the extra-data types, and
+record 9 is the impact alert (series 1)."""
+
+from estreamer.protocol.layout import (
+    BLOB,
+    IP,
+    STR,
+    U8,
+    U16,
+    U32,
+    UUID,
+    Block,
+    BytesFrom,
+    LengthU32,
+    Raw,
+)
 
 PACKET = (
     ("device_id", U32),
@@ -13,26 +30,29 @@ PACKET = (
     ("packet_data", BytesFrom("packet_length")),
 )
 
-# Block 60 (6.x), fields after the block header; offsets in §10.6 count from the header.
-INTRUSION_60 = (
-    ("device_id", U32),
+# Offsets in the comments count from the block's first byte, as §10.6 does.
+_EVENT_TO_BLOCKED = (
+    ("device_id", U32),  # 8
     ("event_id", U32),
     ("event_second", U32),
     ("event_microsecond", U32),
-    ("rule_id", U32),
+    ("rule_id", U32),  # 24
     ("generator_id", U32),
     ("rule_revision", U32),
     ("classification_id", U32),
     ("priority_id", U32),
-    ("source_ip", IP),
-    ("destination_ip", IP),
-    ("source_port", U16),
-    ("destination_port", U16),
-    ("protocol", U8),
+    ("source_ip", IP),  # 44
+    ("destination_ip", IP),  # 60
+    ("source_port", U16),  # 76, or ICMP type
+    ("destination_port", U16),  # 78, or ICMP code
+    ("protocol", U8),  # 80
     ("impact_flags", U8),
     ("impact", U8),
-    ("blocked", U8),
-    ("mpls_label", U32),
+    ("blocked", U8),  # 83
+)
+
+_MPLS_TO_IOC = (
+    ("mpls_label", U32),  # 84 in block 60, 85 in 81/85
     ("vlan_id", U16),
     ("pad", U16),
     ("intrusion_policy_uuid", UUID),
@@ -51,20 +71,94 @@ INTRUSION_60 = (
     ("connection_counter", U16),
     ("source_country", U16),
     ("destination_country", U16),
-    ("ioc_number", U16),
+    ("ioc_number", U16),  # 220 in block 60: block 41 ends here
+)
+
+# Security context as hex, not UUID text: see the note in connection.py.
+_SECURITY_TO_HTTP = (
     ("security_context", Raw(16)),
     ("ssl_certificate_fingerprint", Raw(20)),
     ("ssl_actual_action", U16),
     ("ssl_flow_status", U16),
     ("network_analysis_policy_uuid", UUID),
-    ("http_response", U32),
+    ("http_response", U32),  # 278 in block 60; the block is 282 bytes
+)
+
+# Block 41 (5.3): G53 p70 and ENC3 agree it stops after the IOC number. ENC5 has a 41 entry
+# with a blocked-reason byte, but never uses it (§10.6), so it is not followed here.
+INTRUSION_41 = (*_EVENT_TO_BLOCKED, *_MPLS_TO_IOC)
+
+# Block 60 (6.x): 282 bytes, all fixed.
+INTRUSION_60 = (*_EVENT_TO_BLOCKED, *_MPLS_TO_IOC, *_SECURITY_TO_HTTP)
+
+# Block 81 (7.x): a blocked-reason byte at 84 shifts every later field by one.
+INTRUSION_81 = (
+    *_EVENT_TO_BLOCKED,
+    ("blocked_reason", U8),
+    *_MPLS_TO_IOC,
+    *_SECURITY_TO_HTTP,
+    ("ingress_vrf", STR),
+    ("egress_vrf", STR),
+    ("snort_version", U8),
+)
+
+# Block 85 (current 7.x).
+INTRUSION_85 = (
+    *INTRUSION_81,
+    ("original_source_ip", IP),
+    ("http_hostname", STR),
+    ("http_uri", STR),
+    ("smtp_attachments", STR),
+    ("smtp_from", STR),
+    ("smtp_headers", STR),
+    ("smtp_to", STR),
+)
+
+# Block 4: the extra data for one intrusion event, found by (device, event ID, event second).
+EXTRA_DATA = (
+    ("device_id", U32),
+    ("event_id", U32),
+    ("event_second", U32),
+    ("extra_data_type", U32),  # → record 111
+    ("data", BLOB),
+)
+
+EXTRA_DATA_TYPE = (
+    ("extra_data_type", U32),
+    ("name", STR),
+    ("encoding", STR),
+)
+
+# Block 153 (5.3+). Note event ID before device ID, unlike every other event block.
+# UNCERTAIN (§10.10): the width of "impact"; eNcore reads a u32.
+IMPACT_ALERT = (
+    ("event_id", U32),
+    ("device_id", U32),
+    ("event_second", U32),
+    ("impact", U32),
+    ("source_ip", IP),
+    ("destination_ip", IP),
+    ("description", STR),  # contains "[Impact: N]"
 )
 
 BLOCKS = {
+    (2, 41): INTRUSION_41,
     (2, 60): INTRUSION_60,
+    (2, 81): INTRUSION_81,
+    (2, 85): INTRUSION_85,
+    (2, 4): EXTRA_DATA,
+    (2, 5): EXTRA_DATA_TYPE,
+    (1, 153): IMPACT_ALERT,
 }
 
 RECORDS = {
     2: ("Packet", "packet", PACKET),
-    400: ("Intrusion Event", "intrusion", ((None, Block(2, (60,), inline=True)),)),
+    9: ("Intrusion Impact Alert", "impact", ((None, Block(1, (153,), inline=True)),)),
+    110: ("Intrusion Event Extra Data", "extra_data", ((None, Block(2, (4,), inline=True)),)),
+    111: ("Extra Data Type", "metadata", ((None, Block(2, (5,), inline=True)),)),
+    400: (
+        "Intrusion Event",
+        "intrusion",
+        ((None, Block(2, (41, 60, 81, 85), inline=True)),),
+    ),
 }

@@ -10,6 +10,7 @@ from estreamer.protocol.layout import (
     UUID,
     Block,
     LengthU16,
+    Raw,
     TextFrom,
 )
 
@@ -63,6 +64,10 @@ BLOCKS = {
     (2, 59): (("id", U32), ("description", STR)),
     (2, 61): (("id", U32), ("name", STR), ("description", STR)),
     (2, 64): (("uuid", UUID), ("device_id", U32), ("name", STR)),
+    # Record 280 (ENC3/ENC5): SI categories are named per access-control policy.
+    (2, 22): (("id", U32), ("access_control_policy_uuid", UUID), ("name", STR)),
+    # Record 301 (ENC3/ENC5).
+    (2, 58): (("id", U32), ("profile_name", STR), ("full_name", STR)),
 }
 
 
@@ -70,6 +75,10 @@ def _one_block(block_type: int) -> tuple:
     """A record whose data is exactly one series-2 block of the given type."""
     return ((None, Block(2, (block_type,), inline=True)),)
 
+
+# A UUID then a string block with no block header around them (records 282 and 600; eNcore
+# only, no real bytes). Record 700 looks the same in eNcore but CAP shows it is block 14.
+UUID_NAME = (("uuid", UUID), ("name", STR))
 
 RECORDS = {
     4: ("Priority", "metadata", (("id", U32), ("name", TEXT16))),
@@ -98,6 +107,38 @@ RECORDS = {
             ("revision_uuid", UUID),
         ),
     ),
+    # The three texts are u32 length + bytes, not string blocks (§9, checked on ENCT).
+    54: (
+        "Fingerprint",
+        "metadata",
+        (("uuid", UUID), ("name", TEXT32), ("vendor", TEXT32), ("version", TEXT32)),
+    ),
+    69: (
+        "Correlation Policy",
+        "metadata",
+        (
+            ("id", U32),
+            ("name", TEXT16),
+            ("description", TEXT16),
+            ("uuid", UUID),
+            ("revision_uuid", UUID),
+        ),
+    ),
+    # The fact sheet gives "3 uuids" without meanings; the third is named after eNcore's
+    # "whitelist" UUID (UNCERTAIN what it refers to).
+    70: (
+        "Correlation Rule",
+        "metadata",
+        (
+            ("id", U32),
+            ("name", TEXT16),
+            ("description", TEXT16),
+            ("rule_event_type", TEXT16),
+            ("uuid", UUID),
+            ("revision_uuid", UUID),
+            ("allow_list_uuid", UUID),
+        ),
+    ),
     98: ("User", "metadata", _one_block(57)),
     115: ("Security Zone", "metadata", _one_block(14)),
     116: ("Interface", "metadata", _one_block(14)),
@@ -106,13 +147,26 @@ RECORDS = {
     119: ("Access Control Rule", "metadata", _one_block(15)),
     124: ("Access Control Rule Reason", "metadata", _one_block(59)),
     127: ("Cloud Name", "metadata", _one_block(14)),
+    # Keyed by the same 16 bytes that events carry as `security_context`, so it is hex here
+    # as there (eNcore prints a UUID); a decorator joins the two without converting.
+    132: ("Security Context Name", "metadata", (("security_context", Raw(16)), ("name", STR))),
     145: ("Access Control Policy", "metadata", _one_block(64)),
     146: ("Prefilter Policy", "metadata", _one_block(64)),
     147: ("Tunnel or Prefilter Rule", "metadata", _one_block(64)),
+    280: ("Security Intelligence Category (per policy)", "metadata", _one_block(22)),
+    282: ("Security Intelligence Category", "metadata", UUID_NAME),
+    301: ("Endpoint Profile", "metadata", _one_block(58)),
     320: ("DNS Record Type", "metadata", _one_block(61)),
     321: ("DNS Response Type", "metadata", _one_block(61)),
     322: ("Sinkhole", "metadata", _one_block(14)),
     520: ("Geolocation", "metadata", _one_block(28)),
+    # UNCERTAIN: §9 gives "u32 block type, u32 length, uuid, string" without the type value.
+    # eNcore spells 530 exactly as it spells 700, which CAP shows is block 14, so 530 is read
+    # as block 14; any other type comes out as raw hex with a notice.
+    530: ("File Policy Name", "metadata", _one_block(14)),
+    600: ("SSL Policy", "metadata", UUID_NAME),
+    # eNcore prints the revision as hex; it is a revision UUID like record 119's.
+    601: ("SSL Rule", "metadata", (("revision", UUID), ("rule_id", U32), ("name", STR))),
     700: ("Network Analysis Policy", "metadata", _one_block(14)),
     **{rtype: (name, "metadata", ID_NAME) for rtype, name in ID_NAME_RECORDS.items()},
 }

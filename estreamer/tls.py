@@ -213,7 +213,7 @@ def client_context(
     # Hostname checking is off on purpose: FMCs are addressed by IP and their eStreamer
     # certificates rarely carry that IP (or any SAN), so checking would reject nearly every
     # real FMC. Trust comes from the chain instead: only a certificate issued by this FMC's
-    # CA (CERT_REQUIRED below) is accepted, which is what eNcore relies on too.
+    # CA is accepted (CERT_REQUIRED below), and each FMC has a CA of its own.
     ctx.check_hostname = False
     _set_minimum_version(ctx, minimum)
 

@@ -1,0 +1,641 @@
+"""A deterministic history of eStreamer records for the FMC emulator.
+
+`History(seed=…)` builds metadata first (devices, zones, interfaces, policies, rules, names
+for applications, users, countries, file and malware types …), then events (intrusion 400
+with its packet 2 and extra data 110, connection 71, file 500/502, malware 125), each with an
+archive timestamp, several per second. Every id, UUID and name an event refers to was sent
+in a metadata record before it, as on a real FMC (fact sheet §5, CAP).
+
+Values are produced by *field name*, walking the layout tables in
+`estreamer.protocol.tables`: a field the tables add or rename still gets a value (a coherent
+one when its name is in `REFERENCES` or the event's own values, its type's zero otherwise),
+so a table change can never make the history stop encoding. Event families whose tables are
+missing are simply not generated.
+
+An event is kept as one dict holding the values of *every* block version its family can be
+rendered in (`BLOCK_VERSIONS`), so the session renders the same event as block 160 for a
+v14 request and 174 for v17, and the two copies carry the same values where fields agree.
+
+The history grows at run time: `advance(now)` appends live events (archive timestamp = now)
+at `rate` per second. Appends are locked; readers index the lists, which only grow."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from estreamer.protocol.layout import (
+    BLOB,
+    BLOCKS,
+    Block,
+    Fixed,
+    LengthOf,
+    ListOf,
+    Nested,
+    TextFrom,
+    When,
+)
+from estreamer.protocol.records import encode_record
+from estreamer.protocol.tables import RECORDS
+
+# -- what can be rendered in which version ----------------------------------------------------
+
+# UNCERTAIN (fact sheet §4.2, §12): which block a real FMC sends for each requested version.
+# CAP shows one point (connection v14 → block 160); the rest follows eNcore's release notes.
+# Each row: (lowest requested version, block type), ascending. The highest version a client
+# asks for picks the last row at or under it; a request below every row (or a flag-only
+# request, which names no version) gets the first row. Rows whose block has no table in
+# estreamer.protocol.tables are skipped, so the emulator never sends what it cannot encode.
+BLOCK_VERSIONS: dict[str, tuple[int, tuple[tuple[int, int], ...]]] = {
+    # family: (block series, ((version, block type), ...))
+    "intrusion": (2, ((9, 60), (10, 81), (11, 85))),
+    "connection": (1, ((14, 160), (15, 163), (16, 171), (17, 174))),
+    "file": (2, ((6, 56), (7, 79))),
+    "malware": (2, ((7, 62), (8, 80))),
+}
+
+EVENT_RECORDS: dict[str, tuple[int, ...]] = {
+    "intrusion": (400,),
+    "packet": (2,),
+    "extra_data": (110,),
+    "connection": (71,),
+    "file": (500, 502),
+    "malware": (125,),
+}
+"""Record types of each event family. Packets and extra data ride along with intrusion."""
+
+
+def available_blocks(family: str) -> tuple[tuple[int, int], ...]:
+    """The (version, block type) rows of a family whose block has a table."""
+    series, rows = BLOCK_VERSIONS[family]
+    return tuple((v, b) for v, b in rows if (series, b) in BLOCKS)
+
+
+def block_for(family: str, version: int | None) -> int | None:
+    """The block type to send for a requested version (None: no version named). None when
+    the family has no block table at all."""
+    rows = available_blocks(family)
+    if not rows:
+        return None
+    chosen = rows[0][1]
+    if version is not None:
+        for row_version, block in rows:
+            if row_version <= version:
+                chosen = block
+    return chosen
+
+
+def family_available(family: str) -> bool:
+    if family in BLOCK_VERSIONS and not available_blocks(family):
+        return False
+    return all(rtype in RECORDS for rtype in EVENT_RECORDS[family])
+
+
+# -- references from events to metadata -------------------------------------------------------
+
+REFERENCES: dict[str, tuple[int, str]] = {
+    "device_id": (123, "id"),
+    "ingress_zone_uuid": (115, "uuid"),
+    "egress_zone_uuid": (115, "uuid"),
+    "ingress_interface_uuid": (116, "uuid"),
+    "egress_interface_uuid": (116, "uuid"),
+    "access_control_policy_uuid": (145, "uuid"),
+    "access_control_rule_id": (119, "rule_id"),
+    "rule_action": (120, "id"),
+    "access_control_rule_action": (120, "id"),
+    "classification_id": (67, "id"),
+    "priority_id": (4, "id"),
+    "intrusion_policy_uuid": (118, "uuid"),
+    "network_analysis_policy_uuid": (700, "uuid"),
+    "user_id": (98, "id"),
+    "application_id": (63, "id"),
+    "application_protocol_id": (63, "id"),
+    "client_application_id": (55, "id"),
+    "web_application_id": (109, "id"),
+    "url_category": (121, "id"),
+    "url_reputation": (122, "id"),
+    "file_type_id": (510, "id"),
+    "event_type_id": (128, "id"),
+    "event_subtype_id": (129, "id"),
+    "detector_id": (130, "id"),
+    "source_country": (520, "country_code"),
+    "destination_country": (520, "country_code"),
+    "initiator_country": (520, "country_code"),
+    "responder_country": (520, "country_code"),
+    "extra_data_type": (111, "extra_data_type"),
+    "cloud_uuid": (127, "uuid"),
+}
+"""Event field name → (metadata record type, key field). Drives both generation (a value is
+picked from what that metadata holds) and the coherence test. A value of 0 or the zero UUID
+means "none" and needs no metadata; every other value must have been sent before."""
+
+NO_REFERENCE = (0, "00000000-0000-0000-0000-000000000000")
+
+
+# -- the records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One record of the history. `fields` is shaped like `decode_record()` output; for
+    block families it holds the values of every renderable block version."""
+
+    index: int  # position in History.metadata or History.events
+    record_type: int
+    family: str  # metadata | intrusion | packet | extra_data | connection | file | malware
+    fields: Mapping[str, Any]
+    archive_timestamp: int | None = None  # None for metadata (fact sheet §3.1, §6.2)
+
+    @property
+    def is_event(self) -> bool:
+        return self.archive_timestamp is not None
+
+
+@dataclass
+class _Pools:
+    """Key values of the metadata sent, by (record type, key field)."""
+
+    keys: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
+
+    def add(self, record_type: int, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            self.keys.setdefault((record_type, name), []).append(value)
+
+    def pick(self, rng: random.Random, record_type: int, key: str) -> Any | None:
+        values = [v for v in self.keys.get((record_type, key), ()) if v not in NO_REFERENCE]
+        return rng.choice(values) if values else None
+
+
+# Names used for metadata (fixed lists, so a history reads like a small real network).
+_DEVICES = ["ftd-hq-01", "ftd-branch-02", "ftd-dc-03"]
+_ZONES = ["inside", "outside", "dmz", "guest"]
+_INTERFACES = ["GigabitEthernet0/0", "GigabitEthernet0/1", "GigabitEthernet0/2",
+               "GigabitEthernet0/3"]
+_AC_RULES = ["Allow outbound web", "Block known bad", "Inspect DMZ", "Trust backups",
+             "Default action"]
+_RULE_ACTIONS = {1: "Allow", 2: "Block", 3: "Reset", 6: "Monitor", 8: "Trust"}
+_PRIORITIES = {1: "high", 2: "medium", 3: "low"}
+_CLASSIFICATIONS = [
+    ("attempted-admin", "Attempted Administrator Privilege Gain"),
+    ("trojan-activity", "A Network Trojan was Detected"),
+    ("web-application-attack", "Web Application Attack"),
+    ("policy-violation", "Potential Corporate Privacy Violation"),
+    ("misc-activity", "Misc activity"),
+]
+_RULE_MESSAGES = [
+    "SERVER-WEBAPP Apache Struts remote code execution attempt",
+    "MALWARE-CNC Win.Trojan.Agent outbound connection",
+    "BROWSER-IE Microsoft Internet Explorer use after free attempt",
+    "POLICY-OTHER remote desktop protocol attempted administrator connection",
+    "INDICATOR-SCAN SSH brute force login attempt",
+    "SQL generic sql injection attempt",
+    "FILE-PDF Adobe Reader malformed font heap overflow attempt",
+    "PROTOCOL-DNS excessive queries of type ANY",
+]
+_SERVERS = {676: "HTTP", 1122: "HTTPS", 617: "DNS", 846: "SSH", 1100: "SMTP", 0: "Unknown"}
+_CLIENTS = {573: "Firefox", 1296: "Chrome", 2000: "curl", 3412: "OpenSSH", 0: "Unknown"}
+_WEB_APPS = {929: "Google", 629: "Facebook", 2307: "Microsoft Update", 0: "Unknown"}
+_URL_CATEGORIES = {0: "Uncategorized", 1: "Business and Economy", 2: "Search Engines"}
+_URL_REPUTATIONS = {0: "Risk unknown", 1: "High risk", 5: "Well known"}
+_USERS = ["alice", "bob", "carol", "dave", "erin"]
+_COUNTRIES = {840: "united states", 276: "germany", 826: "united kingdom", 392: "japan",
+              156: "china"}
+_FILE_TYPES = {1: "PDF", 4: "MSEXE", 13: "ZIP", 21: "MSOLE2", 286: "JAR"}
+_MALWARE_TYPES = {1: "Threat Detected", 2: "Threat Quarantined", 3: "Cloud Recall"}
+_MALWARE_SUBTYPES = {1: "File Executed", 2: "File Created", 3: "File Moved"}
+_DETECTORS = {1: "ClamAV", 2: "SHA", 3: "SPERO", 4: "Tetra"}
+_EXTRA_DATA_TYPES = {9: ("HTTP URI", "string"), 10: ("HTTP Hostname", "string")}
+_FILE_NAMES = ["invoice.pdf", "setup.exe", "report.docx", "archive.zip", "update.jar"]
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class History:
+    """Metadata plus events in archive-timestamp order, reproducible from `seed`.
+
+    `size` is the number of logical events (an intrusion event and its packet and extra
+    data count once). They end one second before `end_time` (default: now), so live events
+    appended by `advance()` never go back in time."""
+
+    def __init__(self, seed: int = 0, size: int = 500, *, end_time: int | None = None,
+                 rate: float = 0.0, families: tuple[str, ...] | None = None):
+        self.seed = seed
+        self.rate = rate
+        self.end_time = int(time.time()) if end_time is None else end_time
+        self.families = tuple(
+            f for f in (families or ("intrusion", "connection", "file", "malware"))
+            if family_available(f)
+        )
+        self.with_packets = family_available("packet")
+        self.with_extra_data = family_available("extra_data")
+        self.metadata: list[HistoryRecord] = []
+        self.events: list[HistoryRecord] = []
+        self.unfilled: set[str] = set()  # field names that got only a type default
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._pools = _Pools()
+        self._event_ids: dict[int, int] = {}
+        self._connections: list[dict[str, Any]] = []
+        self._counter = 0
+        self._rendered: dict[tuple[int, int | None, bool], bytes] = {}
+        self._live_start: float | None = None
+        self._live_made = 0
+        self._build_metadata()
+        self._build_events(size)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def first_event_at_or_after(self, timestamp: int) -> int:
+        """Index of the first event whose archive timestamp is ≥ `timestamp`."""
+        return bisect.bisect_left(self.events, timestamp, key=_archive_time)
+
+    def render(self, record: HistoryRecord, block_type: int | None = None,
+               archive: bool = False) -> bytes:
+        """The record's wire bytes (header + data): `block_type` for block families, the
+        16-byte header with `archive` (events only; metadata never has one, §6.2)."""
+        key = (id(record), block_type, archive and record.is_event)
+        raw = self._rendered.get(key)
+        if raw is None:
+            values = dict(record.fields)
+            if block_type is not None:
+                values["block_type"] = block_type
+            timestamp = record.archive_timestamp if archive else None
+            raw = encode_record(record.record_type, values, timestamp)
+            if len(self._rendered) < 200_000:  # a cap, so a long live run cannot grow forever
+                self._rendered[key] = raw
+        return raw
+
+    # -- live events --------------------------------------------------------------------------
+
+    def advance(self, now: float) -> int:
+        """Append the live events due by `now` (`rate` per second since the first call);
+        return how many were added."""
+        if self.rate <= 0 or not self.families:
+            return 0
+        with self._lock:
+            if self._live_start is None:
+                self._live_start = now
+                return 0
+            due = int((now - self._live_start) * self.rate) - self._live_made
+            due = min(max(due, 0), 10_000)  # a stalled clock must not make a huge burst
+            second = max(int(now), self.end_time)
+            for _ in range(due):
+                self._make_event(second)
+            self._live_made += due
+            return due
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _add_metadata(self, record_type: int, values: dict[str, Any]) -> None:
+        if record_type not in RECORDS:
+            return  # "whatever tables exist": a metadata type without a table is not sent
+        fields = _fill(RECORDS[record_type].layout, values, self._value, self.unfilled)
+        self.metadata.append(HistoryRecord(len(self.metadata), record_type, "metadata", fields))
+        self._pools.add(record_type, fields)
+
+    def _build_metadata(self) -> None:
+        rng = self._rng
+        add = self._add_metadata
+        for i, name in enumerate(_DEVICES, 1):
+            add(123, {"id": i, "name": name})
+        for name in _ZONES:
+            add(115, {"uuid": _uuid(rng), "name": name})
+        for name in _INTERFACES:
+            add(116, {"uuid": _uuid(rng), "name": name})
+        # The connection block's "policy revision" field is looked up both as the policy
+        # (145) and as the revision the rules (119) belong to; one UUID keeps both true.
+        policy = revision = _uuid(rng)
+        add(117, {"uuid": policy, "name": "Corporate Access Policy"})
+        for device in range(1, len(_DEVICES) + 1):
+            add(145, {"uuid": policy, "device_id": device, "name": "Corporate Access Policy"})
+        for i, name in enumerate(_AC_RULES):
+            rule_id = 268434432 if name == "Default action" else 268435457 + i
+            add(119, {"revision": revision, "rule_id": rule_id, "name": name})
+        for rid, name in _RULE_ACTIONS.items():
+            add(120, {"id": rid, "name": name})
+        for rid, name in _URL_CATEGORIES.items():
+            add(121, {"id": rid, "name": name})
+        for rid, name in _URL_REPUTATIONS.items():
+            add(122, {"id": rid, "name": name})
+        for rid, name in _PRIORITIES.items():
+            add(4, {"id": rid, "name": name})
+        for i, (name, description) in enumerate(_CLASSIFICATIONS, 1):
+            add(67, {"id": i, "name": name, "description": description, "uuid": _uuid(rng),
+                     "revision_uuid": _uuid(rng)})
+        for i, message in enumerate(_RULE_MESSAGES):
+            sid = 30000 + 17 * i
+            add(66, {"generator_id": 1, "rule_id": sid, "rule_revision": 1 + i % 4,
+                     "signature_id": sid, "rule_uuid": _uuid(rng),
+                     "rule_revision_uuid": _uuid(rng), "message": message})
+        for table, record_type in ((_SERVERS, 63), (_CLIENTS, 55), (_WEB_APPS, 109)):
+            for rid, name in table.items():
+                add(record_type, {"id": rid, "name": name})
+        for i, name in enumerate(_USERS, 1):
+            add(98, {"id": 1000 + i, "protocol": 710, "name": name})
+        for code, name in _COUNTRIES.items():
+            add(520, {"country_code": code, "name": name})
+        add(118, {"uuid": _uuid(rng), "name": "Balanced Security and Connectivity"})
+        add(700, {"uuid": _uuid(rng), "name": "Balanced Security and Connectivity NAP"})
+        for table, record_type in ((_FILE_TYPES, 510), (_MALWARE_TYPES, 128),
+                                   (_MALWARE_SUBTYPES, 129), (_DETECTORS, 130)):
+            for rid, name in table.items():
+                add(record_type, {"id": rid, "name": name})
+        add(127, {"uuid": _uuid(rng), "name": "AMP Public Cloud"})
+        if self.with_extra_data:
+            for type_id, (name, encoding) in _EXTRA_DATA_TYPES.items():
+                add(111, {"extra_data_type": type_id, "name": name, "encoding": encoding})
+
+    def _build_events(self, size: int) -> None:
+        # Spread `size` events over seconds, 1–4 per second with small gaps, ending just
+        # before end_time; several events share a second on purpose (§3.1: a restart from
+        # a timestamp resends that whole second, so clients must de-duplicate).
+        rng = self._rng
+        seconds: list[int] = []
+        offset = 0
+        while len(seconds) < size:
+            offset += rng.choice((1, 1, 1, 2, 3, 7))
+            seconds.extend([offset] * min(rng.randint(1, 4), size - len(seconds)))
+        shift = self.end_time - 1 - (seconds[-1] if seconds else 0)
+        for second in seconds:
+            self._make_event(second + shift)
+
+    def _make_event(self, archive: int) -> None:
+        if not self.families:
+            return
+        family = self._rng.choices(
+            self.families, weights=[_WEIGHTS[f] for f in self.families]
+        )[0]
+        for record_type, family_name, values in getattr(self, f"_{family}")(archive):
+            self._append_event(record_type, family_name, values, archive)
+
+    def _append_event(self, record_type: int, family: str, values: dict[str, Any],
+                      archive: int) -> None:
+        layout = RECORDS[record_type].layout
+        fields = _fill(layout, values, self._value, self.unfilled, _blocks_of(family))
+        self.events.append(HistoryRecord(len(self.events), record_type, family, fields, archive))
+
+    # -- value sources ------------------------------------------------------------------------
+
+    def _value(self, name: str, kind: Any) -> tuple[bool, Any]:
+        """(found, value) for a field not set by the event itself: a metadata key for a
+        referencing name, else not found (the caller uses the type's zero)."""
+        ref = REFERENCES.get(name)
+        if ref is not None:
+            value = self._pools.pick(self._rng, *ref)
+            if value is not None:
+                return True, value
+        return False, None
+
+    def _ip(self, internal: bool) -> str:
+        rng = self._rng
+        if internal:
+            return f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        return f"{rng.choice((93, 104, 142, 151, 185))}.{rng.randint(0, 255)}." \
+               f"{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+    def _flow(self, archive: int) -> dict[str, Any]:
+        """Values shared by every event family: endpoints, ports, times, device and the
+        connection the event belongs to (intrusion and file events point at a recent one)."""
+        rng = self._rng
+        outbound = rng.random() < 0.7
+        inside, outside = self._ip(True), self._ip(False)
+        src, dst = (inside, outside) if outbound else (outside, inside)
+        service, port, proto = rng.choice(((676, 80, 6), (1122, 443, 6), (617, 53, 17),
+                                           (846, 22, 6), (1100, 25, 6)))
+        pick = self._pools.pick
+        country = pick(rng, 520, "country_code") or 0
+        device = pick(rng, 123, "id") or 1
+        self._counter = (self._counter + 1) & 0xFFFF
+        event_second = archive - rng.randint(0, 30)
+        first = event_second - rng.randint(0, 120)
+        connection = {"device_id": device, "connection_timestamp": first,
+                      "connection_instance_id": 1 + device % 4,
+                      "connection_counter": self._counter}
+        if self._connections and rng.random() < 0.5:
+            connection = dict(rng.choice(self._connections))
+            device = connection["device_id"]
+        values: dict[str, Any] = {
+            **connection,
+            "device_id": device,
+            "event_second": event_second,
+            "event_microsecond": rng.randint(0, 999_999),
+            "source_ip": src, "destination_ip": dst,
+            "initiator_ip": src, "responder_ip": dst,
+            "source_port": rng.randint(1024, 65535) if outbound else port,
+            "destination_port": port if outbound else rng.randint(1024, 65535),
+            "protocol": proto,
+            "application_id": service, "application_protocol_id": service,
+            "source_country": 0 if outbound else country,
+            "destination_country": country if outbound else 0,
+        }
+        values["initiator_port"] = values["source_port"]
+        values["responder_port"] = values["destination_port"]
+        values["initiator_country"] = values["source_country"]
+        values["responder_country"] = values["destination_country"]
+        return values
+
+    def _intrusion(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        rng = self._rng
+        values = self._flow(archive)
+        rule = rng.randrange(len(self._pools.keys.get((66, "rule_id"), [0])))
+        device = values["device_id"]
+        self._event_ids[device] = event_id = self._event_ids.get(device, 0) + 1
+        values.update(
+            event_id=event_id,
+            generator_id=self._pools.keys.get((66, "generator_id"), [1])[rule],
+            rule_id=self._pools.keys.get((66, "rule_id"), [1])[rule],
+            rule_revision=self._pools.keys.get((66, "rule_revision"), [1])[rule],
+            impact_flags=rng.choice((0x01, 0x03, 0x07, 0x08, 0x20)),
+            impact=rng.randint(0, 4),
+            blocked=rng.choice((0, 0, 1, 2)),
+            vlan_id=rng.choice((0, 0, 10, 20)),
+            snort_version=3,
+        )
+        yield 400, "intrusion", values
+        if self.with_packets:
+            packet = _packet(rng, values)
+            yield 2, "packet", {
+                "device_id": device, "event_id": event_id,
+                "event_second": values["event_second"],
+                "packet_second": values["event_second"],
+                "packet_microsecond": values["event_microsecond"],
+                "link_type": 1, "packet_data": packet.hex(),
+            }
+        if self.with_extra_data:
+            type_id = rng.choice(list(_EXTRA_DATA_TYPES))
+            text = "/index.php?id=1%27%20OR%201=1" if type_id == 9 else "www.example.com"
+            yield 110, "extra_data", {
+                "device_id": device, "event_id": event_id,
+                "event_second": values["event_second"], "extra_data_type": type_id,
+                "data": text.encode().hex(),
+            }
+
+    def _connection(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        rng = self._rng
+        values = self._flow(archive)
+        self._connections.append({k: values[k] for k in (
+            "device_id", "connection_timestamp", "connection_instance_id",
+            "connection_counter")})
+        del self._connections[:-50]
+        packets_out, packets_in = rng.randint(1, 200), rng.randint(0, 400)
+        last = values["event_second"]
+        values.update(
+            first_packet_time=values["connection_timestamp"],
+            last_packet_time=last,
+            initiator_packets=packets_out,
+            responder_packets=packets_in,
+            initiator_bytes=packets_out * rng.randint(60, 1500),
+            responder_bytes=packets_in * rng.randint(60, 1500),
+            file_event_count=0,
+            intrusion_event_count=0,
+            tcp_flags=0x1B if values["protocol"] == 6 else 0,
+            client_url=f"https://www.example.com/{rng.randint(1, 999)}"
+            if values["application_id"] in (676, 1122) else "",
+        )
+        # The discovery header as CAP shows it for flow records (fact sheet §8).
+        header = {"device_id": values["device_id"], "has_ipv6": 1, "event_type": 1003,
+                  "event_subtype": 1, "ipv6_address": "::"}
+        yield 71, "connection", {**values, "discovery_header": header}
+
+    def _file(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        rng = self._rng
+        values = self._flow(archive)
+        malware = rng.random() < 0.3
+        values.update(
+            file_event_timestamp=values["event_second"],
+            disposition=3 if malware else rng.choice((1, 2)),
+            action=4 if malware else rng.choice((1, 3)),
+            file_sha256=rng.getrandbits(256).to_bytes(32, "big").hex(),
+            file_name=rng.choice(_FILE_NAMES),
+            file_size=rng.randint(1_000, 50_000_000),
+            direction=rng.choice((1, 2)),
+            uri=f"/downloads/{rng.randint(1, 999)}",
+            threat_score=rng.randint(0, 100) if malware else 0,
+        )
+        yield (502 if malware else 500), "file", values
+
+    def _malware(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        rng = self._rng
+        values = self._flow(archive)
+        user = self._pools.pick(rng, 98, "id")
+        names = self._pools.keys.get((98, "id"), [])
+        username = _USERS[names.index(user)] if user in names else ""
+        values.update(
+            agent_uuid=_uuid(rng), cloud_uuid=_uuid(rng),
+            malware_event_timestamp=values["event_second"],
+            detection_name="W32.Generic:Gen.22fz.1201",
+            user=username, user_id=user or 0,
+            file_name=rng.choice(_FILE_NAMES),
+            file_path="C:\\Users\\Public\\Downloads",
+            file_sha=rng.getrandbits(256).to_bytes(32, "big").hex(),
+            file_size=rng.randint(1_000, 5_000_000),
+            file_timestamp=values["event_second"] - 60,
+            event_description="Threat detected by AMP for Endpoints",
+            disposition=3, direction=1,
+        )
+        yield 125, "malware", values
+
+
+def _archive_time(record: HistoryRecord) -> int:
+    return record.archive_timestamp or 0
+
+
+_WEIGHTS = {"intrusion": 3, "connection": 5, "file": 2, "malware": 1}
+
+
+def _blocks_of(family: str) -> tuple[int, ...] | None:
+    if family not in BLOCK_VERSIONS:
+        return None
+    return tuple(block for _, block in available_blocks(family))
+
+
+def _packet(rng: random.Random, values: Mapping[str, Any]) -> bytes:
+    """A plausible Ethernet + IPv4 + TCP/UDP frame for the event's endpoints (checksums
+    of the transport left 0: nothing reads them, and a zero checksum is legal for UDP)."""
+    import ipaddress
+
+    payload = b"GET /index.php?id=1%27%20OR%201=1 HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+    proto = values.get("protocol", 6)
+    src = ipaddress.IPv4Address(values["source_ip"]).packed
+    dst = ipaddress.IPv4Address(values["destination_ip"]).packed
+    sport, dport = values["source_port"], values["destination_port"]
+    if proto == 6:
+        transport = struct.pack(">HHLLBBHHH", sport, dport, rng.getrandbits(32),
+                                rng.getrandbits(32), 5 << 4, 0x18, 64240, 0, 0)
+    else:
+        transport = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0)
+    total = 20 + len(transport) + len(payload)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, rng.getrandbits(16), 0x4000, 64,
+                     proto, 0, src, dst)
+    checksum = sum(struct.unpack(">10H", ip))
+    checksum = (checksum & 0xFFFF) + (checksum >> 16)
+    checksum = ~((checksum & 0xFFFF) + (checksum >> 16)) & 0xFFFF
+    ip = ip[:10] + struct.pack(">H", checksum) + ip[12:]
+    ethernet = bytes.fromhex("0050568a1b2c0050568a3d4e0800")
+    return ethernet + ip + transport + payload
+
+
+# -- filling a layout by field name ------------------------------------------------------------
+
+ValueSource = Callable[[str, Any], tuple[bool, Any]]
+
+
+def _fill(layout: tuple, values: Mapping[str, Any], source: ValueSource, unfilled: set[str],
+          inline_blocks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """A dict for `layout` (decode-shaped): the given values where the layout names them,
+    else `source`, else the type's zero. `inline_blocks` lists the block types an inline
+    block may be rendered as; every one of their fields gets a value."""
+    out: dict[str, Any] = {}
+    for name, kind in layout:
+        if isinstance(kind, Block):
+            types = inline_blocks if kind.inline and inline_blocks else kind.types
+            if not types:
+                raise ValueError(f"cannot generate block field {name!r}: no block type known")
+            registered = [t for t in types if (kind.series, t) in BLOCKS]
+            if kind.inline:
+                for block_type in registered:
+                    sub = _fill(BLOCKS[(kind.series, block_type)].layout, values, source,
+                                unfilled)
+                    out.update({k: v for k, v in sub.items() if k not in out})
+                out.setdefault("block_type", registered[0])
+            else:
+                sub = _fill(BLOCKS[(kind.series, registered[0])].layout,
+                            values.get(name) or {}, source, unfilled)
+                out[name] = {"block_type": registered[0], **sub}
+            continue
+        if name is None:
+            continue
+        if isinstance(kind, LengthOf):
+            continue  # the encoder computes it from its text
+        if isinstance(kind, Nested):
+            out[name] = _fill(kind.compiled.layout, values.get(name) or {}, source, unfilled)
+        elif isinstance(kind, ListOf):
+            out[name] = list(values.get(name, []))
+        elif name in values:
+            out[name] = values[name]
+        else:
+            found, value = source(name, kind)
+            if not found:
+                unfilled.add(name)
+                value = _zero(kind)
+            out[name] = value
+    return out
+
+
+def _zero(kind: Any) -> Any:
+    if isinstance(kind, When):
+        return kind.kind.default
+    if isinstance(kind, Fixed):
+        return kind.default
+    if kind is BLOB or (isinstance(kind, TextFrom) and not kind.as_text):
+        return ""
+    return getattr(kind, "default", "") or ""

@@ -1,0 +1,424 @@
+"""The FMC side of one eStreamer session, as a sans-IO state machine (fact sheet §1, §3–§6).
+
+The server feeds the client's bytes to `receive()` and sends what it returns (the 2051, or an
+Error before it closes); it then pulls bundles with `next_bundle()` while `streaming`, and
+sends a Null keepalive (`keepalive()`) when there is nothing to pull. No socket, no clock:
+the tests drive it with bytes from `estreamer.protocol.messages`.
+
+    AWAIT_REQUEST ──Event Stream Request──► STREAMING             (bit 30 clear)
+          │ bit 30 set: send 2051
+          ▼
+    AWAIT_STREAMING_REQUEST ──2049──► STREAMING
+    any state ──garbage / unexpected message──► send Error, CLOSED
+
+What it honours: the initial timestamp (0 from the oldest, 0xFFFFFFFF only events appended
+after the stream starts, t events with archive timestamp ≥ t; metadata, when requested,
+always comes first, since clients need the names), the request flags (packets only with
+bit 0, extra data only with bit 27, metadata only with a metadata flag, archive timestamps
+with bit 23 — 16-byte headers on event records only, §6.2), and the highest version the 2049
+asks for per family (`history.BLOCK_VERSIONS`)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from estreamer.emulator.faults import Fault, injected_record
+from estreamer.emulator.history import History, HistoryRecord, block_for
+from estreamer.emulator.ledger import SentRecord
+from estreamer.errors import ProtocolError
+from estreamer.protocol.flags import (
+    ESTREAMER_SERVICE_ID,
+    TIMESTAMP_NOW,
+    EventCode,
+    RequestFlags,
+)
+from estreamer.protocol.framing import Framer
+from estreamer.protocol.messages import (
+    HOST_DATA_REQUEST,
+    MESSAGE_NAMES,
+    ErrorMessage,
+    EventStreamRequest,
+    Null,
+    StreamingRequest,
+    encode_bundle,
+    encode_error,
+    encode_null,
+    encode_streaming_information,
+    parse_frame,
+)
+from estreamer.protocol.records import record_digest
+
+log = logging.getLogger("Emulator")
+
+SERVICES = (5001, 5000, ESTREAMER_SERVICE_ID)
+"""What the 2051 advertises, in CAP's order (6667 last, §4.1)."""
+
+MAX_CLIENT_MESSAGE = 64 * 1024
+"""Clients send only small messages; a longer length word means garbage, not a message."""
+
+# UNCERTAIN (fact sheet §2.2, §12): the FMC's error codes for a bad request are unknown.
+ERROR_BAD_MESSAGE = 1
+ERROR_UNSUPPORTED = 2
+
+METADATA_FLAGS = (RequestFlags.METADATA_V1 | RequestFlags.METADATA_V2
+                  | RequestFlags.METADATA_V3 | RequestFlags.METADATA)
+INTRUSION_FLAGS = RequestFlags.INTRUSION_V1 | RequestFlags.INTRUSION
+CONNECTION_FLAGS = (RequestFlags.CONNECTION_V1 | RequestFlags.CONNECTION_V3
+                    | RequestFlags.CONNECTION_V4 | RequestFlags.CONNECTION_V5)
+
+_FAMILY_CODES = {
+    EventCode.INTRUSION: "intrusion",
+    EventCode.CONNECTION: "connection",
+    EventCode.FILE: "file",
+    EventCode.MALWARE: "malware",
+}
+
+
+class State(enum.Enum):
+    AWAIT_REQUEST = "await request"
+    AWAIT_STREAMING_REQUEST = "await streaming request"
+    STREAMING = "streaming"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What one request asked for, resolved against what the history can render."""
+
+    metadata: bool = False
+    blocks: dict[str, int] = field(default_factory=dict)  # event family → block type
+    packets: bool = False
+    extra_data: bool = False
+    archive_timestamps: bool = False
+
+    def block_of(self, record: HistoryRecord) -> tuple[bool, int | None]:
+        """(wanted, block type to render it as)."""
+        family = record.family
+        if family == "metadata":
+            return self.metadata, None
+        if family == "packet":
+            return self.packets, None
+        if family == "extra_data":
+            return self.extra_data, None
+        block = self.blocks.get(family)
+        return block is not None, block
+
+
+def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
+    """Resolve request flags plus a 2049's (version, event type) list. A family asked for
+    both ways, or in several versions, is sent once, in the highest version (§1, SEED 003);
+    a flag names no version and gets the family's oldest block."""
+    flags = RequestFlags(flags)
+    wanted: dict[str, int | None] = {}
+    if flags & INTRUSION_FLAGS:
+        wanted["intrusion"] = None
+    if flags & CONNECTION_FLAGS:
+        wanted["connection"] = None
+    metadata = bool(flags & METADATA_FLAGS)
+    for version, code in events:
+        if code == EventCode.METADATA:
+            metadata = True
+        family = _FAMILY_CODES.get(code)  # type: ignore[call-overload]
+        if family is not None:
+            previous = wanted.get(family)
+            wanted[family] = version if previous is None else max(previous, version)
+    blocks = {}
+    for family, version in wanted.items():
+        block = block_for(family, version)
+        if block is not None:
+            blocks[family] = block
+    intrusion = "intrusion" in blocks
+    return Selection(
+        metadata=metadata,
+        blocks=blocks,
+        packets=intrusion and bool(flags & RequestFlags.PACKETS),
+        extra_data=intrusion and bool(flags & RequestFlags.EXTRA_DATA),
+        archive_timestamps=bool(flags & RequestFlags.ARCHIVE_TIMESTAMPS),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Bytes for the server to send, and what they carried (for the ledger)."""
+
+    data: bytes
+    sequence: int | None = None  # bundle sequence; None for a lone message
+    records: tuple[SentRecord, ...] = ()
+    close_after: bool = False  # the server closes the connection once `data` is out
+    complete: bool = True  # False: `data` is a deliberately cut bundle (a fault)
+
+
+class ServerSession:
+    """One client connection's protocol state. `session_number` counts connections to the
+    emulator (1 = the first) and selects faults; `connection_id` is the bundles' first word,
+    the session start second as CAP shows (§5)."""
+
+    def __init__(
+        self,
+        history: History,
+        *,
+        connection_id: int,
+        session_number: int = 1,
+        bundle_records: int = 100,
+        faults: Sequence[Fault] = (),
+        peer: str = "127.0.0.1",
+    ):
+        if bundle_records < 1:
+            raise ValueError("bundle_records must be at least 1")
+        self.history = history
+        self.connection_id = connection_id
+        self.session_number = session_number
+        self.bundle_records = bundle_records
+        self.faults = tuple(f for f in faults if f.session in (None, session_number))
+        self.peer = peer
+        self.state = State.AWAIT_REQUEST
+        self.selection = Selection()
+        self.request: EventStreamRequest | None = None
+        self.initial_timestamp = 0
+        self.sequence = 0  # last bundle sequence handed out
+        self.acks = 0  # Nulls received from the client
+        self.close_reason: str | None = None
+        self._framer = Framer(MAX_CLIENT_MESSAGE)
+        self._metadata_pos = 0
+        self._event_pos = 0
+
+    # -- input --------------------------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return self.state is State.STREAMING
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def receive(self, data: bytes) -> bytes:
+        """Take the client's bytes; return the bytes to send now. After it returns, check
+        `closed`: the server then sends the returned bytes and closes."""
+        out = bytearray()
+        if self.closed:
+            return b""
+        try:
+            self._framer.feed(data)
+            while not self.closed and (frame := self._framer.next_frame()) is not None:
+                out += self._handle(parse_frame(frame), len(frame.body))
+        except ProtocolError as exc:
+            out += self._refuse(ERROR_BAD_MESSAGE, f"Invalid message: {exc}")
+        return bytes(out)
+
+    def _handle(self, message: object, length: int) -> bytes:
+        if isinstance(message, Null):
+            # eNcore acknowledges every message with a Null, keepalives included (§11), and
+            # its first Null follows the 2049 at once: accept them in any state.
+            self.acks += 1
+            return b""
+        if isinstance(message, ErrorMessage):
+            self._log(logging.ERROR, "sfestreamer",
+                      f"Client sent error {message.code}: {message.text}")
+            self._close(f"client error {message.code}: {message.text}")
+            return b""
+        if self.state is State.AWAIT_REQUEST and isinstance(message, EventStreamRequest):
+            return self._on_request(message)
+        if self.state is State.AWAIT_STREAMING_REQUEST and isinstance(message, StreamingRequest):
+            return self._on_streaming_request(message, length)
+        kind = getattr(message, "message_type", None)
+        name = type(message).__name__ if kind is None else MESSAGE_NAMES.get(kind, str(kind))
+        if kind == HOST_DATA_REQUEST:
+            return self._refuse(ERROR_UNSUPPORTED, "Host data requests are not supported")
+        return self._refuse(ERROR_BAD_MESSAGE,
+                            f"Unexpected message {name} while in state {self.state.value}")
+
+    def _on_request(self, request: EventStreamRequest) -> bytes:
+        self.request = request
+        self._log(logging.INFO, "sfestreamer", "Got EVENT_STREAM_REQUEST length 8")
+        if self._fault(0, "error") is not None:
+            return self._error_fault(0).data
+        if request.flags & RequestFlags.EXTENDED:
+            self.state = State.AWAIT_STREAMING_REQUEST
+            reply = encode_streaming_information(SERVICES)
+            self._log(logging.INFO, "sfestreamer",
+                      f"Publishing service INFO total data size {len(reply) - 8}")
+            for service in SERVICES:
+                self._log(logging.INFO, "sfestreamer",
+                          f"Publishing service id:{service} - length size 8")
+            return reply
+        self._start(request.initial_timestamp, request.flags, ())
+        return b""
+
+    def _on_streaming_request(self, message: StreamingRequest, length: int) -> bytes:
+        assert self.request is not None
+        self._log(logging.INFO, "sfestreamer", f"Got UEC_STREAM_REQUEST length {length}")
+        service = message.service(ESTREAMER_SERVICE_ID)
+        if service is None:
+            return self._refuse(ERROR_BAD_MESSAGE,
+                                f"Streaming Request names no service {ESTREAMER_SERVICE_ID}")
+        # The 2049's service copies the request's flags and timestamp (§4.1); a client that
+        # leaves them 0 (the guide's short form) still means the original request.
+        timestamp = service.initial_timestamp or self.request.initial_timestamp
+        flags = RequestFlags(service.flags | self.request.flags)
+        self._log(logging.INFO, "ConnectionHandler",
+                  f"requested service [{service.service_id}] timestamp [{timestamp}]")
+        for version, event_type in service.events:
+            self._log(logging.INFO, "ConnectionHandler",
+                      f"Got Event type {event_type}, version {version}")
+        self._start(timestamp, flags, service.events)
+        return b""
+
+    def _start(self, timestamp: int, flags: RequestFlags,
+               events: Sequence[tuple[int, int]]) -> None:
+        self.selection = select(flags, events)
+        self.initial_timestamp = timestamp
+        self._log(logging.INFO, "sfestreamer",
+                  f"EventStream Request (0x{int(flags):08x}): Since {timestamp} w/ "
+                  f"{describe_request(flags, events)}")
+        if timestamp == TIMESTAMP_NOW:
+            self._event_pos = len(self.history.events)
+        else:
+            self._event_pos = self.history.first_event_at_or_after(timestamp)
+        self.state = State.STREAMING
+
+    # -- output -------------------------------------------------------------------------------
+
+    def keepalive(self) -> bytes:
+        return encode_null()
+
+    def next_bundle(self) -> Outgoing | None:
+        """The next bundle of up to `bundle_records` records, or None when nothing new is
+        available (the server then waits, sending keepalives)."""
+        if not self.streaming:
+            return None
+        sequence = self.sequence + 1
+        records = self._take(self.bundle_records)
+        if not records:
+            return None
+        if self._fault(sequence, "error") is not None:
+            # Fires only when there is data to replace; the records taken are never sent,
+            # which is what a client sees from an FMC that fails mid-stream.
+            return self._error_fault(sequence)
+        self.sequence = sequence
+        for fault in self.faults:
+            if fault.applies(self.session_number, sequence) and fault.kind not in ("error",
+                                                                                   "close"):
+                raw = injected_record(fault.kind)
+                records.insert(len(records) // 2, (raw, True))
+                self._log(logging.INFO, "sfestreamer",
+                          f"Fault: {fault.kind} in bundle {sequence}")
+        data = encode_bundle(self.connection_id, sequence, [raw for raw, _ in records])
+        sent = tuple(_sent(raw, injected) for raw, injected in records)
+        if self._fault(sequence, "close") is not None:
+            self._log(logging.INFO, "sfestreamer",
+                      f"Fault: closing inside bundle {sequence} after {len(data) // 2} "
+                      f"of {len(data)} bytes")
+            self._close(f"fault: cut inside bundle {sequence}")
+            return Outgoing(data[: len(data) // 2], sequence, sent, close_after=True,
+                            complete=False)
+        return Outgoing(data, sequence, sent)
+
+    def _take(self, limit: int) -> list[tuple[bytes, bool]]:
+        history, selection = self.history, self.selection
+        out: list[tuple[bytes, bool]] = []
+        if selection.metadata:
+            metadata = history.metadata
+            while self._metadata_pos < len(metadata) and len(out) < limit:
+                out.append((history.render(metadata[self._metadata_pos]), False))
+                self._metadata_pos += 1
+        events = history.events
+        end = len(events)  # a snapshot: live events appended meanwhile wait for the next call
+        while self._event_pos < end and len(out) < limit:
+            record = events[self._event_pos]
+            self._event_pos += 1
+            wanted, block = selection.block_of(record)
+            if wanted:
+                out.append((history.render(record, block, selection.archive_timestamps),
+                            False))
+        return out
+
+    # -- errors and faults --------------------------------------------------------------------
+
+    def _fault(self, sequence: int, kind: str) -> Fault | None:
+        return next((f for f in self.faults
+                     if f.kind == kind and f.applies(self.session_number, sequence)), None)
+
+    def _error_fault(self, sequence: int) -> Outgoing:
+        fault = self._fault(sequence, "error")
+        assert fault is not None
+        self._log(logging.INFO, "sfestreamer",
+                  f"Fault: error {fault.code} ({fault.text}) instead of bundle {sequence}")
+        self._close(f"fault: error {fault.code}")
+        return Outgoing(encode_error(fault.code, fault.text), None, close_after=True)
+
+    def _refuse(self, code: int, text: str) -> bytes:
+        self._log(logging.ERROR, "sfestreamer", text)
+        self._close(text)
+        return encode_error(code, text)
+
+    def _close(self, reason: str) -> None:
+        self.state = State.CLOSED
+        self.close_reason = reason
+
+    def _log(self, level: int, component: str, text: str) -> None:
+        log.log(level, "EventStreamer child(%s):%s [%s] %s", self.peer, component,
+                logging.getLevelName(level), text)
+
+
+def _sent(raw: bytes, injected: bool) -> SentRecord:
+    record_type = int.from_bytes(raw[:4], "big") & 0xFFFF
+    length = int.from_bytes(raw[4:8], "big")
+    archive = int.from_bytes(raw[8:12], "big") if len(raw) == length + 16 else None
+    return SentRecord(record_type, archive, record_digest(raw), injected)
+
+
+# -- the FMC's one-line description of a request ----------------------------------------------
+
+# The words and their order as the FMC logs them (SEED 001: "EventStream Request
+# (0x48900061): Since 0 w/ NS Events w/ NS 6.0 Events w/ Packets …"). A flag entry is
+# (mask, word); an event entry is (event type, {version: word}) and prints for the 2049's
+# (version, event type) pairs; pairs it does not name go just before the two mode words.
+_DESCRIPTION: tuple[tuple[str, int, object], ...] = (
+    ("flag", INTRUSION_FLAGS, "NS Events"),
+    ("event", EventCode.INTRUSION, {9: "NS 6.0 Events"}),
+    ("flag", RequestFlags.PACKETS, "Packets"),
+    ("flag", RequestFlags.EXTRA_DATA, "Extra IDS Event data"),
+    ("flag", RequestFlags.METADATA_V1, "Metadata"),
+    ("flag", RequestFlags.METADATA_V2, "Metadata v2"),
+    ("flag", RequestFlags.METADATA_V3, "Metadata v3"),
+    ("flag", RequestFlags.METADATA, "Metadata v4"),
+    ("flag", RequestFlags.USER, "RUA Events"),
+    ("event", EventCode.USER, {4: "RUA 5.2 Events"}),
+    ("flag", RequestFlags.IMPACT_ALERTS, "Impact Alerts"),
+    ("event", EventCode.IMPACT, {2: "5.3 Impact Alerts"}),
+    ("flag", RequestFlags.INTRUSION, "Impact Flags"),
+    ("event", EventCode.DISCOVERY, {11: "RNA 5.3 Events"}),
+    ("flag", CONNECTION_FLAGS, "RNA Flow"),
+    ("event", EventCode.CONNECTION, {14: "RNA 6.0 Flow"}),
+    ("event", EventCode.CORRELATION, {9: "Policy 5.4 Events"}),
+    ("event", EventCode.MALWARE, {7: "FireAMP 6.0 Events"}),
+    ("event", EventCode.FILE, {6: "Filelog 6.0 Events"}),
+)
+
+
+def describe_request(flags: int, events: Iterable[tuple[int, int]] = ()) -> str:
+    """The "w/ …" list of the FMC's "EventStream Request (0x…): Since … w/ …" log line."""
+    flags = RequestFlags(flags)
+    pairs = [(code, version) for version, code in events if code != EventCode.METADATA]
+    words: list[str] = []
+    named: set[tuple[int, int]] = set()
+    for kind, key, word in _DESCRIPTION:
+        if kind == "flag":
+            if flags & key:
+                words.append(word)  # type: ignore[arg-type]
+            continue
+        for code, version in pairs:
+            if code == key and version in word:  # type: ignore[operator]
+                words.append(word[version])  # type: ignore[index]
+                named.add((code, version))
+    words += [f"Event type {code} v{version}" for code, version in pairs
+              if (code, version) not in named]
+    if flags & RequestFlags.ARCHIVE_TIMESTAMPS:
+        words.append("Send archive timestamp")
+    if flags & RequestFlags.EXTENDED:
+        words.append("Send Detail Request")
+    return " w/ ".join(words) if words else "nothing"

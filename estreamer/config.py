@@ -38,7 +38,7 @@ from typing import Any
 from estreamer.errors import ConfigError
 from estreamer.protocol.flags import TIMESTAMP_NOW, TIMESTAMP_OLDEST, RequestFlags
 
-log = logging.getLogger("estreamer.config")
+log = logging.getLogger("Settings")  # eNcore's logger name, kept for log searches
 
 PASSWORD_ENV = "ESTREAMER_PKCS12_PASSWORD"
 
@@ -557,12 +557,13 @@ def _read_server(reader: _Reader, data: Any, index: int, base: Path) -> Server:
 def _read_outputter(reader: _Reader, data: Any, index: int) -> Outputter:
     o = reader.section(data, f"handler.outputters[{index}]")
     adapter = o.get("adapter", _text).strip().lower()
-    if adapter not in ENCORE_ADAPTERS:
+    enabled = o.get("enabled", _bool, True)
+    # Like eNcore, a disabled outputter's adapter is never looked at: no error, no finding.
+    if enabled and adapter not in ENCORE_ADAPTERS:
         raise reader.fail(f"{o.path}.adapter",
                           f"unknown adapter {adapter!r}; expected one of "
                           f"{', '.join(sorted(SUPPORTED_ADAPTERS))}")
-    enabled = o.get("enabled", _bool, True)
-    if adapter not in SUPPORTED_ADAPTERS:
+    if enabled and adapter not in SUPPORTED_ADAPTERS:
         reader.flag_unsupported(f"{o.path}.adapter", f"the {adapter!r} format")
     stream = o.sub("stream", required=True)
     uri = stream.get("uri", _uri)

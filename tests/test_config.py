@@ -103,7 +103,7 @@ def test_minimal_config_takes_encore_defaults(tmp_path):
 
 
 def test_initial_timestamp_for_each_start(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="estreamer.config")
+    caplog.set_level(logging.INFO, logger="Settings")
     s = load_config(SEED)
     assert s.initial_timestamp(None) == 0
     assert "Timestamp: Start = 2 (Bookmark = 0)" in caplog.text
@@ -165,7 +165,9 @@ def test_unsupported_and_unknown_keys_are_listed(tmp_path):
         out["passthru"] = True
         out["stream"]["options"]["s3"] = "bucket"
         d["handler"]["outputters"].append(
-            {"adapter": "csv", "enabled": False, "stream": {"uri": "relfile:///x.{0}.csv"}})
+            {"adapter": "csv", "enabled": True, "stream": {"uri": "relfile:///x.{0}.csv"}})
+        d["handler"]["outputters"].append(  # disabled: eNcore never looks at its adapter
+            {"adapter": "nonsense", "enabled": False, "stream": {"uri": "stdout://"}})
         d["logging"]["levle"] = "DEBUG"  # typo
         d["handler"]["records"]["rnaa"] = True  # typo
         d["workerProcess"] = 2  # typo
@@ -290,7 +292,7 @@ def test_password_from_file_strips_the_final_newline(tmp_path, caplog):
     data = seed_dict()
     data["subscription"]["servers"][0]["pkcs12PasswordFile"] = "p12.pass"
     s = load_config(write(tmp_path, data))
-    with caplog.at_level(logging.WARNING, logger="estreamer.config"):
+    with caplog.at_level(logging.WARNING, logger="Settings"):
         secret = resolve_password(s, s.server, env={}, prompt=no_prompt)
     assert secret.reveal() == PASSWORD
     assert caplog.records == []
@@ -303,7 +305,7 @@ def test_password_file_readable_by_others_is_warned_about(tmp_path, caplog):
     data = seed_dict()
     data["subscription"]["servers"][0]["pkcs12PasswordFile"] = str(pw)
     s = load_config(write(tmp_path, data))
-    with caplog.at_level(logging.WARNING, logger="estreamer.config"):
+    with caplog.at_level(logging.WARNING, logger="Settings"):
         assert resolve_password(s, s.server, env={}, prompt=no_prompt).reveal() == PASSWORD
     assert "chmod 600" in caplog.text and "0644" in caplog.text
     assert PASSWORD not in caplog.text

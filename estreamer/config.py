@@ -389,7 +389,8 @@ def _start(value: Any) -> int:
 
 def _tls_version(value: Any) -> str:
     # eNcore writes it as a JSON number (1.2); accept the string form too.
-    text = f"{value:.1f}" if isinstance(value, int | float) and not isinstance(value, bool) \
+    # str(float()) rather than a rounding format, so that 1.25 is refused, not read as 1.2.
+    text = str(float(value)) if isinstance(value, int | float) and not isinstance(value, bool) \
         else str(value).strip()
     if text not in ("1.0", "1.1", "1.2", "1.3"):
         raise _Bad(f"expected 1.0, 1.1, 1.2 or 1.3, got {_show(value)}")

@@ -5,17 +5,22 @@ import logging
 import sys
 
 from estreamer import __version__
+from estreamer.errors import EstreamerError
 
 LOG_FORMAT = "%(asctime)s %(name)-12s %(levelname)-8s %(message)s"  # eNcore's default
 
 
-def setup_logging(level: str = "INFO", filepath: str | None = None, stdout: bool = True) -> None:
+def setup_logging(level: str = "INFO", filepath: str | None = None, stdout: bool = True,
+                  fmt: str = LOG_FORMAT) -> None:
+    from estreamer.config import LOG_LEVELS
+
     handlers: list[logging.Handler] = []
     if stdout:
         handlers.append(logging.StreamHandler(sys.stderr))
     if filepath:
         handlers.append(logging.FileHandler(filepath))
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, handlers=handlers, force=True)
+    number = LOG_LEVELS.get(level.upper(), logging.INFO)
+    logging.basicConfig(level=number, format=fmt, handlers=handlers, force=True)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -24,12 +29,37 @@ def _decode(args: argparse.Namespace) -> int:
     return run_decode(args.file, args.format, args.hex)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from estreamer.commands import run_command
+
+    return run_command(args.config, args.log_level_given)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from estreamer.commands import demo_command
+
+    return demo_command(args.follow, args.history, args.rate, args.show)
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from estreamer.commands import emulate_command
+
+    return emulate_command(args.dir, args.listen, args.rate, args.seed, args.history, args.fault)
+
+
+def _certs_init(args: argparse.Namespace) -> int:
+    from estreamer.commands import certs_init_command
+
+    return certs_init_command(args.dir, args.client_cn, args.server_cn, args.password, args.force)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="estreamer", description="Cisco Firepower eStreamer client and FMC emulator."
     )
     parser.add_argument("--version", action="version", version=f"estreamer {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", dest="log_level_given", default=None,
+                        help="DEBUG, INFO, WARNING, ERROR (default: the config's, or INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     decode = commands.add_parser(
@@ -39,14 +69,56 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--format", default="json", choices=["json", "splunk"])
     decode.add_argument("--hex", action="store_true", help="the input is a hex dump")
     decode.set_defaults(handler=_decode)
+
+    run = commands.add_parser("run", help="stream events from the FMC in CONFIG to its outputs")
+    run.add_argument("-c", "--config", default="estreamer.conf",
+                     help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser(
+        "demo", help="run the client against the bundled FMC emulator on loopback"
+    )
+    demo.add_argument("--follow", action="store_true",
+                      help="keep streaming live events until Ctrl-C")
+    demo.add_argument("--history", type=int, default=2000, help="events the emulator holds")
+    demo.add_argument("--rate", type=float, default=20.0, help="live events/sec with --follow")
+    demo.add_argument("--show", type=int, default=4,
+                      help="event families to print one event of")
+    demo.set_defaults(handler=_demo)
+
+    emulate = commands.add_parser("emulate", help="run the FMC emulator (a TLS eStreamer server)")
+    emulate.add_argument("--dir", required=True,
+                         help="certificate directory (created with fresh certificates if empty)")
+    emulate.add_argument("--listen", default="127.0.0.1:8302", help="HOST:PORT")
+    emulate.add_argument("--rate", type=float, default=1.0, help="live events per second")
+    emulate.add_argument("--seed", type=int, default=0, help="makes the history reproducible")
+    emulate.add_argument("--history", type=int, default=500, help="events in the history")
+    emulate.add_argument("--fault", action="append", default=[],
+                         help="inject a fault, e.g. close@3 (see estreamer/emulator/faults.py)")
+    emulate.set_defaults(handler=_emulate)
+
+    certs = commands.add_parser("certs", help="certificates like FMC's eStreamer 'Create Client'")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    init = certs_commands.add_parser("init", help="a CA, a server cert and a client PKCS#12")
+    init.add_argument("dir")
+    init.add_argument("--client-cn", default="127.0.0.1",
+                      help="the client address the FMC sees (post-NAT)")
+    init.add_argument("--server-cn", default="127.0.0.1")
+    init.add_argument("--password", default=None,
+                      help="PKCS#12 password (default: generated, written to client.password)")
+    init.add_argument("--force", action="store_true", help="replace an existing CA")
+    init.set_defaults(handler=_certs_init)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level_given or "INFO")
     try:
         return args.handler(args)
+    except EstreamerError as exc:
+        logging.getLogger("estreamer").error("%s", exc)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `estreamer decode x | head`: the reader left, not an error

@@ -7,10 +7,13 @@ saved bookmark); the last second's digests make the resent duplicates drop out."
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from estreamer.client.bookmark import Bookmark
+from estreamer.config import RecordFilter
+from estreamer.outputs.base import Output
 from estreamer.protocol.records import Record
 
 log = logging.getLogger("Pipeline")
@@ -26,29 +29,26 @@ CATEGORY_SWITCHES = {
 }
 
 
-@dataclass(frozen=True)
-class RecordFilter:
-    """Which records are written (eNcore's `handler.records`). Filtered records still move
-    the bookmark: they were received and deliberately not written."""
+class RecordSelector:
+    """Which records are written (eNcore's `handler.records`: `exclude` beats `include`,
+    which beats the family switches). Unselected records still move the bookmark: they were
+    received and deliberately not written."""
 
-    switches: Mapping[str, bool] = field(default_factory=dict)
-    include: frozenset[int] = frozenset()
-    exclude: frozenset[int] = frozenset()
+    def __init__(self, spec: RecordFilter | None = None):
+        spec = spec or RecordFilter()
+        self.include = frozenset(spec.include)
+        self.exclude = frozenset(spec.exclude)
+        self.switches = {
+            name: getattr(spec, name)
+            for name in ("connections", "core", "intrusion", "metadata", "packets", "rna", "rua")
+        }
 
     def wants(self, record: Record) -> bool:
         if record.record_type in self.exclude:
             return False
         if record.record_type in self.include:
             return True
-        return self.switches.get(CATEGORY_SWITCHES.get(record.category, "core"), True)
-
-
-class Output:
-    """What every output offers (estreamer/outputs/base.py has the real base class)."""
-
-    def write(self, lines: Sequence[bytes]) -> None: ...
-    def flush(self, durable: bool) -> None: ...
-    def close(self) -> None: ...
+        return self.switches[CATEGORY_SWITCHES.get(record.category, "core")]
 
 
 @dataclass
@@ -63,17 +63,17 @@ class PipelineStats:
 class Pipeline:
     def __init__(
         self,
-        outputs: Iterable[Any],
+        outputs: Iterable[Output],
         formatter: Callable[[dict[str, Any]], bytes],
-        bookmark: Any,
-        record_filter: RecordFilter | None = None,
+        bookmark: Bookmark,
+        selector: RecordSelector | None = None,
         commit_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.outputs = list(outputs)
         self.formatter = formatter
         self.bookmark = bookmark
-        self.filter = record_filter or RecordFilter()
+        self.selector = selector or RecordSelector()
         self.commit_interval = commit_interval
         self.clock = clock
         self.stats = PipelineStats()
@@ -89,7 +89,7 @@ class Pipeline:
             return
         if record.error is not None:
             stats.malformed += 1
-        if self.filter.wants(record):
+        if self.selector.wants(record):
             self._pending.append(self.formatter(record.to_dict()))
             stats.written += 1
         else:

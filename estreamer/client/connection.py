@@ -12,8 +12,9 @@ log = logging.getLogger("Connection")
 RECV_SIZE = 1 << 18
 
 
-class ConnectionClosed(Exception):
-    """The server closed the connection (with no eStreamer Error message)."""
+class ConnectionClosed(EOFError):
+    """The server closed the connection (with no eStreamer Error message). An EOFError, so
+    `tls.explain_tls_failure` can tell what a close right after the handshake means."""
 
 
 class Connection:

@@ -93,7 +93,15 @@ class Runner:
 
     # -- the loop -------------------------------------------------------------------------
 
-    def run(self, max_records: int | None = None, duration: float | None = None) -> RunResult:
+    def run(
+        self,
+        max_records: int | None = None,
+        duration: float | None = None,
+        stop_when_idle: float | None = None,
+    ) -> RunResult:
+        """Stream until stopped (signal / `stop` event), or until `max_records` records,
+        `duration` seconds, or `stop_when_idle` seconds without records after the first
+        (caught up with the server's history) — whichever comes first."""
         self._started = self._last_report = time.monotonic()
         deadline = None if duration is None else self._started + duration
         monitor_log.info("Starting. 0 handled; average rate 0 ev/sec;")
@@ -102,7 +110,7 @@ class Runner:
         try:
             while not self.stop.is_set():
                 try:
-                    reason = self._one_connection(max_records, deadline)
+                    reason = self._one_connection(max_records, deadline, stop_when_idle)
                     failures = 0
                     if reason != "reconnect":
                         break
@@ -110,7 +118,9 @@ class Runner:
                     raise
                 except (OSError, ConnectionClosed, EstreamerError) as exc:
                     failures += 1
-                    sentence = self.explain(exc)
+                    # A close mid-stream is just that; only a close before any answer is
+                    # the FMC's silent certificate refusal that explain() describes.
+                    sentence = str(exc) if isinstance(exc, ConnectionClosed) else self.explain(exc)
                     if self.max_retries is not None and failures > self.max_retries:
                         raise FatalRunError(sentence) from exc
                     delay = min(60.0, 2.0 ** min(failures, 6))
@@ -146,7 +156,9 @@ class Runner:
             return bookmarked
         return getattr(self, "_now_epoch", self.start_timestamp)
 
-    def _one_connection(self, max_records: int | None, deadline: float | None) -> str:
+    def _one_connection(
+        self, max_records: int | None, deadline: float | None, stop_when_idle: float | None
+    ) -> str:
         initial = self.initial_timestamp()
         session = ClientSession(initial, self.flags, self.events)
         connection = Connection(
@@ -163,7 +175,7 @@ class Runner:
             raise FatalRunError(self.explain(exc)) from exc
         self.connections += 1
         got_response = False
-        last_data = time.monotonic()
+        last_data = last_record = time.monotonic()
         pipeline = self.pipeline
         try:
             log.info(
@@ -176,7 +188,7 @@ class Runner:
                     kind = type(event)
                     if kind is Record:
                         got_response = True
-                        last_data = now
+                        last_data = last_record = now
                         pipeline.handle(event)
                         if self.on_record is not None:
                             self.on_record(event)
@@ -189,6 +201,11 @@ class Runner:
                         pipeline.maybe_commit()
                     elif event is None:
                         pipeline.maybe_commit()
+                        idle = now - last_record
+                        if stop_when_idle is not None and pipeline.stats.received and (
+                            idle >= stop_when_idle
+                        ):
+                            return "caught up"
                         if now - last_data > self.idle_timeout:
                             log.warning(
                                 "No data or keepalive for %.0f s; reconnecting.", now - last_data

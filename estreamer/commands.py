@@ -1,0 +1,144 @@
+"""What each CLI verb does. cli.py parses arguments; this module runs them."""
+
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import orjson
+
+from estreamer.errors import EstreamerError
+from estreamer.protocol.records import Record
+
+log = logging.getLogger("estreamer")
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM ask the runner to stop; it then flushes outputs and the bookmark."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: the user really wants out
+            raise KeyboardInterrupt
+        log.info("Received %s: stopping after flushing outputs and bookmark.",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_command(config_path: str, log_level: str | None) -> int:
+    from estreamer.cli import setup_logging
+    from estreamer.config import load_config, resolve_password
+    from estreamer.job import build_runner
+
+    settings = load_config(config_path)
+    log_file = settings.logging.filepath
+    setup_logging(log_level or settings.logging.level, os.fspath(log_file) if log_file else None,
+                  settings.logging.std_out, settings.logging.format)
+    if not settings.enabled:
+        log.error("%s has \"enabled\": false; nothing to do.", settings.path)
+        return 1
+    password = resolve_password(settings, settings.server)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    runner = build_runner(settings, password, stop=stop)
+    runner.run()
+    return 0
+
+
+def certs_init_command(directory: str, client_cn: str, server_cn: str, password: str | None,
+                       force: bool) -> int:
+    from estreamer.certs import init_certs
+
+    bundle = init_certs(directory, client_cn=client_cn, server_cn=server_cn, password=password,
+                        force=force)
+    print(f"CA:                {bundle.ca_cert}")
+    print(f"server:            {bundle.server_cert} (key {bundle.server_key})")
+    print(f"client PKCS#12:    {bundle.client_pkcs12} (CN {bundle.client_cn})")
+    print(f"client password:   in {bundle.client_password_file} (mode 0600)")
+    return 0
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise EstreamerError(f"--listen wants HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def emulate_command(directory: str, listen: str, rate: float, seed: int, history: int,
+                    faults: list[str]) -> int:
+    from estreamer.emulator.faults import Fault
+    from estreamer.emulator.server import Emulator
+
+    host, port = parse_listen(listen)
+    emulator = Emulator(directory, host, port, rate=rate, seed=seed, history_size=history,
+                        faults=[Fault.parse(f) for f in faults])
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    bound = emulator.start()
+    log.info("FMC emulator listening on %s:%d (certificates in %s)", host, bound, directory)
+    try:
+        stop.wait()
+    finally:
+        emulator.stop()
+        log.info("Emulator stopped; %d records sent.", len(emulator.ledger))
+    return 0
+
+
+def demo_command(follow: bool, history: int, rate: float, show: int) -> int:
+    """The whole job on one machine: fresh certificates, the emulator on a free loopback
+    port, the client with a generated eNcore-style config, events printed, rate reported."""
+    from estreamer.certs import init_certs
+    from estreamer.config import default_config, resolve_password, settings_from_dict
+    from estreamer.emulator.server import Emulator
+    from estreamer.job import build_runner
+
+    workdir = Path(tempfile.mkdtemp(prefix="estreamer-demo-"))
+    # The emulator's FMC-style log lines would drown the client's; keep its warnings only.
+    logging.getLogger("Emulator").setLevel(logging.WARNING)
+    bundle = init_certs(workdir / "certs", client_cn="127.0.0.1")
+    emulator = Emulator(bundle.directory, "127.0.0.1", 0, rate=rate if follow else 0,
+                        seed=1, history_size=history)
+    port = emulator.start()
+    config = default_config("127.0.0.1", port, bundle.client_pkcs12,
+                            password_file=bundle.client_password_file,
+                            uri="relfile:///output/encore.{0}.json", start=0,
+                            log_filepath=os.fspath(workdir / "estreamer.log"))
+    config["responseTimeout"] = 0.5
+    config_path = workdir / "estreamer.conf"
+    config_path.write_text(json.dumps(config, indent=2))
+    settings = settings_from_dict(config, config_path)
+    print(f"FMC emulator on 127.0.0.1:{port}; config, certificates and output in {workdir}",
+          file=sys.stderr)
+
+    shown: set[str] = set()
+
+    def show_record(record: Record) -> None:
+        # One event of each family, so a newcomer sees what intrusion, connection, file and
+        # malware events look like; --show caps how many.
+        if len(shown) < show and record.category not in shown | {"metadata", "packet"}:
+            shown.add(record.category)
+            print(orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2).decode())
+
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    try:
+        runner = build_runner(settings, resolve_password(settings, settings.server), stop=stop,
+                              on_record=show_record, max_retries=0)
+        result = runner.run(stop_when_idle=None if follow else 1.0)
+    finally:
+        emulator.stop()
+    busy = result.seconds - (1.0 if result.reason == "caught up" else 0.0)
+    rate_seen = result.handled / busy if busy > 0 else 0.0
+    sent = len(emulator.ledger)
+    print(f"\n{result.handled} records received ({sent} sent by the emulator, "
+          f"{result.duplicates} duplicates dropped) in {busy:.2f} s: {rate_seen:,.0f} ev/sec",
+          file=sys.stderr)
+    print(f"JSON output: {workdir / 'output'}", file=sys.stderr)
+    return 0 if result.handled == sent else 1

@@ -1,0 +1,68 @@
+"""Assemble the main job from settings: TLS context, bookmark, outputs, pipeline, runner."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from estreamer.client.bookmark import Bookmark, bookmark_path
+from estreamer.client.runner import Runner
+from estreamer.config import Secret, Settings
+from estreamer.formats import get_formatter
+from estreamer.outputs import open_output
+from estreamer.outputs.base import Output
+from estreamer.pipeline import Pipeline, RecordSelector
+from estreamer.protocol.flags import LATEST_EVENTS
+from estreamer.protocol.records import Record
+from estreamer.tls import client_context, explain_tls_failure
+
+log = logging.getLogger("Job")
+
+
+def build_runner(
+    settings: Settings,
+    password: Secret,
+    *,
+    stop: threading.Event | None = None,
+    extra_outputs: list[Output] | None = None,
+    on_record: Callable[[Record], None] | None = None,
+    max_retries: int | None = None,
+    commit_interval: float = 1.0,
+) -> Runner:
+    server = settings.server
+    for line in settings.report_lines():
+        log.warning("%s", line)
+    context = client_context(
+        server.pkcs12_filepath,
+        password.reveal(),
+        ca_file=server.ca_filepath,
+        verify=server.verify_server,
+        tls_version=server.tls_version,
+    )
+    bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
+    outputters = settings.enabled_outputters
+    # One formatter per run: every enabled outputter must agree on it for now.
+    adapters = {o.adapter for o in outputters} or {"json"}
+    if len(adapters) > 1:
+        log.warning("outputters use different adapters %s; writing %s to all",
+                    sorted(adapters), sorted(adapters)[0])
+    formatter = get_formatter(sorted(adapters)[0])
+    outputs: list[Output] = [open_output(o.uri, o.options, settings.base_dir) for o in outputters]
+    outputs += extra_outputs or []
+    pipeline = Pipeline(outputs, formatter, bookmark, RecordSelector(settings.filter),
+                        commit_interval=commit_interval)
+    return Runner(
+        host=server.host,
+        port=server.port,
+        context=context,
+        pipeline=pipeline,
+        flags=settings.request_flags(),
+        events=LATEST_EVENTS,
+        start_timestamp=settings.initial_timestamp(bookmark.timestamp),
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.response_timeout,
+        monitor_period=settings.monitor.period,
+        stop=stop,
+        explain=lambda exc: explain_tls_failure(exc, host=server.host, port=server.port),
+        max_retries=max_retries,
+        on_record=on_record,
+    )

@@ -530,7 +530,7 @@ class History:
         names = self._pools.keys.get((98, "id"), [])
         username = _USERS[names.index(user)] if user in names else ""
         values.update(
-            agent_uuid=_uuid(rng), cloud_uuid=_uuid(rng),
+            agent_uuid=_uuid(rng),
             malware_event_timestamp=values["event_second"],
             detection_name="W32.Generic:Gen.22fz.1201",
             user=username, user_id=user or 0,

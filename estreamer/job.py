@@ -27,6 +27,7 @@ def build_runner(
     on_record: Callable[[Record], None] | None = None,
     max_retries: int | None = None,
     commit_interval: float = 1.0,
+    first_retry_delay: float = 2.0,
 ) -> Runner:
     server = settings.server
     for line in settings.report_lines():
@@ -65,4 +66,5 @@ def build_runner(
         explain=lambda exc: explain_tls_failure(exc, host=server.host, port=server.port),
         max_retries=max_retries,
         on_record=on_record,
+        first_retry_delay=first_retry_delay,
     )

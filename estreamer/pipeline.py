@@ -80,22 +80,25 @@ class Pipeline:
         self._pending: list[bytes] = []
         self._last_commit = clock()
 
-    def handle(self, record: Record) -> None:
+    def handle(self, record: Record) -> bool:
+        """Take one record; True if it goes to the outputs (not a duplicate, not filtered)."""
         stats = self.stats
         stats.received += 1
         digest = record.digest
         if digest is not None and self.bookmark.is_duplicate(record.archive_timestamp, digest):
             stats.duplicates += 1
-            return
+            return False
         if record.error is not None:
             stats.malformed += 1
-        if self.selector.wants(record):
+        wanted = self.selector.wants(record)
+        if wanted:
             self._pending.append(self.formatter(record.to_dict()))
             stats.written += 1
         else:
             stats.filtered += 1
         if record.archive_timestamp is not None:
             self.bookmark.advance(record.archive_timestamp, digest)
+        return wanted
 
     def flush_batch(self) -> None:
         """Hand the formatted lines to every output (not yet durable)."""

@@ -71,7 +71,10 @@ class Runner:
         explain: Callable[[BaseException], str] | None = None,
         max_retries: int | None = None,
         on_record: Callable[[Record], None] | None = None,
+        first_retry_delay: float = 2.0,
     ):
+        """`on_record` is called with each record handed to the outputs (not duplicates,
+        not filtered ones)."""
         self.host = host
         self.port = port
         self.context = context
@@ -87,6 +90,7 @@ class Runner:
         self.explain = explain or (lambda exc: f"{type(exc).__name__}: {exc}")
         self.max_retries = max_retries
         self.on_record = on_record
+        self.first_retry_delay = first_retry_delay
         self.connections = 0
         self._started = 0.0
         self._last_report = 0.0
@@ -123,7 +127,7 @@ class Runner:
                     sentence = str(exc) if isinstance(exc, ConnectionClosed) else self.explain(exc)
                     if self.max_retries is not None and failures > self.max_retries:
                         raise FatalRunError(sentence) from exc
-                    delay = min(60.0, 2.0 ** min(failures, 6))
+                    delay = self._backoff(failures)
                     log.error("%s Retrying in %.0f s.", sentence, delay)
                     if self.stop.wait(delay):
                         break
@@ -142,6 +146,11 @@ class Runner:
             format_bookmark(self.pipeline.bookmark.timestamp),
         )
         return result
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds to wait before reconnect attempt `failures`: doubling from
+        `first_retry_delay` (2, 4, 8 … by default), at most 60."""
+        return min(60.0, self.first_retry_delay * 2.0 ** min(failures - 1, 6))
 
     def initial_timestamp(self) -> int:
         """The first connection honours `start`; every reconnect resumes from the bookmark
@@ -189,8 +198,7 @@ class Runner:
                     if kind is Record:
                         got_response = True
                         last_data = last_record = now
-                        pipeline.handle(event)
-                        if self.on_record is not None:
+                        if pipeline.handle(event) and self.on_record is not None:
                             self.on_record(event)
                         if max_records is not None and pipeline.stats.received >= max_records:
                             return "record limit reached"

@@ -54,11 +54,10 @@ class Record:
 
 def decode_record(raw: bytes, offset: int = 0) -> Record:
     """Decode one record: the bytes from the record-type word to the end of the record, as
-    carried by a type-4 message body or a bundle item. Records that carry an archive
-    timestamp also get their `digest`, which the bookmark uses to drop resent duplicates."""
+    carried by a type-4 message body or a bundle item. Every record gets its `digest`: the
+    bookmark uses it to drop resent duplicates, tests to match the emulator's ledger."""
     record = _decode_record(raw, offset)
-    if record.archive_timestamp is not None:
-        record.digest = record_digest(raw)
+    record.digest = record_digest(raw)
     return record
 
 

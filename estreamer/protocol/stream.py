@@ -49,7 +49,7 @@ class StreamDecoder:
             try:
                 frame = self.framer.next_frame()
             except FramingError as exc:
-                events.append(StreamFault(str(exc), exc.offset or 0, fatal=not exc.recoverable))
+                events.append(StreamFault(exc.args[0], exc.offset or 0, fatal=not exc.recoverable))
                 if exc.recoverable:
                     continue
                 self.failed = True
@@ -59,7 +59,7 @@ class StreamDecoder:
             try:
                 message = parse_frame(frame)
             except ProtocolError as exc:
-                events.append(StreamFault(str(exc), frame.offset))
+                events.append(StreamFault(exc.args[0], frame.offset))
                 continue
             events.append(message)
             if type(message) is MessageBundle:

@@ -109,3 +109,23 @@ def test_truncated_stream_is_reported_on_close():
     assert decoder.feed(data[:-2]) == []
     faults = decoder.close()
     assert len(faults) == 1 and "incomplete message" in faults[0].message
+
+
+def test_address_and_uuid_text_match_the_standard_library():
+    import ipaddress
+    import random
+    import uuid
+
+    from estreamer.protocol.layout import ip_to_text, uuid_to_text
+
+    rng = random.Random(7)
+    samples = [rng.randbytes(16) for _ in range(500)]
+    samples += [
+        ipaddress.IPv6Address(a).packed
+        for a in ("::", "::1", "::2:3", "::102:304", "2001:db8::1", "fe80::1:0:0:1", "1::")
+    ]
+    for raw in samples:
+        assert uuid_to_text(raw) == str(uuid.UUID(bytes=raw))
+        if raw[:12] != bytes(10) + b"\xff\xff":
+            assert ip_to_text(raw) == str(ipaddress.IPv6Address(raw))
+    assert ip_to_text(bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1])) == "10.0.0.1"

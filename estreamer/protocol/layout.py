@@ -13,6 +13,7 @@ enclosing block or record and raises `DecodeError` (never IndexError or struct.e
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,13 +37,19 @@ GENERIC_LIST_BLOCK = 31
 # -- value conversions --------------------------------------------------------------------
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_ZERO12 = bytes(12)
 
 
 def ip_to_text(raw: bytes) -> str:
-    """16-byte address: IPv4-mapped IPv6 as dotted IPv4, anything else as IPv6 text."""
-    if raw[:12] == _V4_MAPPED:
+    """16-byte address: IPv4-mapped IPv6 as dotted IPv4, anything else as IPv6 text
+    (inet_ntop: the C formatter, several times faster than ipaddress on this hot path)."""
+    prefix = raw[:12]
+    if prefix == _V4_MAPPED:
         return f"{raw[12]}.{raw[13]}.{raw[14]}.{raw[15]}"
-    return str(ipaddress.IPv6Address(raw))
+    if prefix == _ZERO12:
+        # glibc writes these IPv4-compatible forms as ::a.b.c.d; keep RFC 5952's ::x:y.
+        return str(ipaddress.IPv6Address(raw))
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def ip_from_text(text: str) -> bytes:
@@ -61,7 +68,9 @@ def ipv4_from_text(text: str) -> bytes:
 
 
 def uuid_to_text(raw: bytes) -> str:
-    return str(uuid.UUID(bytes=raw))
+    # Same text as str(uuid.UUID(bytes=raw)), without building a UUID object per field.
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def uuid_from_text(text: str) -> bytes:

@@ -1,0 +1,115 @@
+"""Benchmarks: events/sec and peak memory of each stage, printed as a table.
+
+    ./run bench [--events N] [--only NAME]
+
+- decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
+- decode+json: the same, plus each record formatted as a JSON line
+- end-to-end:  the emulator and the real client over TLS on loopback, JSON to a file
+               (both in this one process, so they share the GIL: a floor, not a ceiling)
+
+Peak memory is the process's max RSS after the stage (ru_maxrss), so stages are run
+smallest-footprint first. Not timed tests: numbers for the issue notes."""
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.streams import server_stream
+from estreamer.formats.json import format_json
+from estreamer.protocol.records import Record
+from estreamer.protocol.stream import StreamDecoder
+
+CHUNK = 1 << 18  # what one socket read gives the client
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_decode(data: bytes, expected: int, with_json: bool) -> float:
+    decoder = StreamDecoder()
+    count = 0
+    started = time.perf_counter()
+    for pos in range(0, len(data), CHUNK):
+        for event in decoder.feed(data[pos : pos + CHUNK]):
+            if type(event) is Record:
+                count += 1
+                if with_json:
+                    format_json(event.to_dict())
+    elapsed = time.perf_counter() - started
+    assert count == expected, (count, expected)
+    return count / elapsed
+
+
+def bench_end_to_end(events: int) -> tuple[float, int]:
+    from estreamer.certs import init_certs
+    from estreamer.config import Secret, default_config, settings_from_dict
+    from estreamer.emulator.server import Emulator
+    from estreamer.job import build_runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        certs = init_certs(workdir / "certs")
+        with Emulator(certs.directory, rate=0, seed=1, history_size=events) as emulator:
+            config = default_config(
+                "127.0.0.1",
+                emulator.port,
+                certs.client_pkcs12,
+                start=0,
+                uri="relfile:///out/encore.{0}.json",
+                log_filepath="",
+                max_logs=1_000_000,
+            )
+            config["responseTimeout"] = 0.2
+            path = workdir / "estreamer.conf"
+            path.write_text(json.dumps(config))
+            settings = settings_from_dict(config, path)
+            first: list[float] = []
+            last: list[float] = [0.0]
+
+            def stamp(_record: Record) -> None:
+                now = time.perf_counter()
+                if not first:
+                    first.append(now)
+                last[0] = now
+
+            import logging
+
+            logging.disable(logging.INFO)
+            runner = build_runner(settings, Secret(certs.password), on_record=stamp, max_retries=0)
+            result = runner.run(stop_when_idle=0.5)
+            logging.disable(logging.NOTSET)
+        assert result.handled == len(emulator.ledger), (result.handled, len(emulator.ledger))
+        return result.handled / (last[0] - first[0]), result.handled
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000, help="logical events in the stream")
+    parser.add_argument("--only", choices=["decode", "decode+json", "end-to-end"])
+    args = parser.parse_args(argv)
+
+    data, records = server_stream(args.events)
+    print(f"stream: {args.events} events -> {records} records, {len(data) / 1e6:.1f} MB")
+    print(f"{'stage':<14}{'records/sec':>14}{'peak RSS MiB':>14}")
+    rows = [
+        ("decode", lambda: bench_decode(data, records, with_json=False)),
+        ("decode+json", lambda: bench_decode(data, records, with_json=True)),
+        ("end-to-end", lambda: bench_end_to_end(args.events)[0]),
+    ]
+    for name, run in rows:
+        if args.only and name != args.only:
+            continue
+        rate = run()
+        print(f"{name:<14}{rate:>14,.0f}{peak_mib():>14.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""The benchmarks' short form: they run, agree on counts, and print their table."""
+
+from benchmarks.run_all import main
+
+
+def test_benchmarks_run_and_report(capsys):
+    assert main(["--events", "150"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("stream: 150 events -> ")
+    stages = {line.split()[0]: line.split()[1:] for line in out[2:]}
+    assert set(stages) == {"decode", "decode+json", "end-to-end"}
+    for rate, peak in stages.values():
+        assert float(rate.replace(",", "")) > 0 and float(peak) > 0

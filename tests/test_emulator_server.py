@@ -18,6 +18,7 @@ from estreamer.protocol.flags import (
     ENCORE_6X_EVENTS,
     ENCORE_DEFAULT_FLAGS,
     TIMESTAMP_NOW,
+    RequestFlags,
 )
 from estreamer.protocol.messages import (
     ErrorMessage,
@@ -223,3 +224,26 @@ def test_client_leaving_mid_stream_does_not_disturb_the_next_one(certs):
     assert len(emu.sessions) == 2
     assert digests(events) == emu.ledger.digests(2)
     assert len(digests(events)) > 100
+
+
+def test_stop_returns_even_when_a_client_stopped_reading(certs):
+    emu = emulator(certs, history_size=12000, bundle_records=500)
+    emu.start()
+    raw = socket.create_connection(("127.0.0.1", emu.port), timeout=5)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # fills up fast
+    sock = client_context(certs.client_pkcs12, PASSWORD).wrap_socket(raw)
+    flags = (ENCORE_DEFAULT_FLAGS & ~RequestFlags.EXTENDED) | RequestFlags.CONNECTION_V4
+    sock.sendall(encode_event_stream_request(0, flags))
+    sizes = [-1]
+    while sizes[-1] != len(emu.ledger) or sizes[-1] <= 0:  # until the sends stall
+        sizes.append(len(emu.ledger))
+        time.sleep(0.2)
+    # The client reads nothing, so the server is stuck in sendall with much still to send.
+    wanted = len(emu.history.metadata) + sum(r.family != "file" and r.family != "malware"
+                                             for r in emu.history.events)
+    assert len(emu.ledger) < wanted
+    started = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - started < 2.0
+    assert not any(t.is_alive() for t in emu._threads)
+    sock.close()

@@ -163,13 +163,16 @@ class _Pools:
     """Key values of the metadata sent, by (record type, key field)."""
 
     keys: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
+    _usable: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
 
     def add(self, record_type: int, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
             self.keys.setdefault((record_type, name), []).append(value)
+            if value not in NO_REFERENCE:  # "none" is never picked as a reference
+                self._usable.setdefault((record_type, name), []).append(value)
 
     def pick(self, rng: random.Random, record_type: int, key: str) -> Any | None:
-        values = [v for v in self.keys.get((record_type, key), ()) if v not in NO_REFERENCE]
+        values = self._usable.get((record_type, key))
         return rng.choice(values) if values else None
 
 
@@ -588,46 +591,81 @@ def _packet(rng: random.Random, values: Mapping[str, Any]) -> bytes:
 
 ValueSource = Callable[[str, Any], tuple[bool, Any]]
 
+# A plan is a layout flattened once for generation: what to do per field, with the fields of
+# every renderable block version merged (first occurrence wins, as the values are shared).
+_VALUE, _NESTED, _LIST, _BLOCK, _BLOCK_TYPE = range(5)
+_PLANS: dict[tuple[int, tuple[int, ...] | None], tuple] = {}
+
+
+def _plan(layout: tuple, inline_blocks: tuple[int, ...] | None = None) -> tuple:
+    key = (id(layout), inline_blocks)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = tuple(_make_plan(layout, inline_blocks, set()))
+    return plan
+
+
+def _make_plan(layout: tuple, inline_blocks: tuple[int, ...] | None,
+               seen: set[str]) -> Iterator[tuple]:
+    for name, kind in layout:
+        if isinstance(kind, Block):
+            types = inline_blocks if kind.inline and inline_blocks else kind.types
+            registered = [t for t in types or () if (kind.series, t) in BLOCKS]
+            if not registered:
+                raise ValueError(f"cannot generate block field {name!r}: no block type known")
+            if kind.inline:
+                for block_type in registered:
+                    yield from _make_plan(BLOCKS[(kind.series, block_type)].layout, None, seen)
+                if "block_type" not in seen:
+                    seen.add("block_type")
+                    yield (_BLOCK_TYPE, "block_type", registered[0])
+            elif name not in seen:
+                seen.add(name)
+                sub = tuple(_make_plan(BLOCKS[(kind.series, registered[0])].layout, None, set()))
+                yield (_BLOCK, name, (registered[0], sub))
+            continue
+        if name is None or name in seen or isinstance(kind, LengthOf):
+            continue  # a length word is computed by the encoder from its text
+        seen.add(name)
+        if isinstance(kind, Nested):
+            yield (_NESTED, name, tuple(_make_plan(kind.compiled.layout, None, set())))
+        elif isinstance(kind, ListOf):
+            yield (_LIST, name, None)
+        else:
+            yield (_VALUE, name, kind)
+
 
 def _fill(layout: tuple, values: Mapping[str, Any], source: ValueSource, unfilled: set[str],
           inline_blocks: tuple[int, ...] | None = None) -> dict[str, Any]:
     """A dict for `layout` (decode-shaped): the given values where the layout names them,
     else `source`, else the type's zero. `inline_blocks` lists the block types an inline
     block may be rendered as; every one of their fields gets a value."""
+    return _apply(_plan(layout, inline_blocks), values, source, unfilled)
+
+
+def _apply(plan: tuple, values: Mapping[str, Any], source: ValueSource,
+           unfilled: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, kind in layout:
-        if isinstance(kind, Block):
-            types = inline_blocks if kind.inline and inline_blocks else kind.types
-            if not types:
-                raise ValueError(f"cannot generate block field {name!r}: no block type known")
-            registered = [t for t in types if (kind.series, t) in BLOCKS]
-            if kind.inline:
-                for block_type in registered:
-                    sub = _fill(BLOCKS[(kind.series, block_type)].layout, values, source,
-                                unfilled)
-                    out.update({k: v for k, v in sub.items() if k not in out})
-                out.setdefault("block_type", registered[0])
-            else:
-                sub = _fill(BLOCKS[(kind.series, registered[0])].layout,
-                            values.get(name) or {}, source, unfilled)
-                out[name] = {"block_type": registered[0], **sub}
-            continue
-        if name is None:
-            continue
-        if isinstance(kind, LengthOf):
-            continue  # the encoder computes it from its text
-        if isinstance(kind, Nested):
-            out[name] = _fill(kind.compiled.layout, values.get(name) or {}, source, unfilled)
-        elif isinstance(kind, ListOf):
-            out[name] = list(values.get(name, []))
-        elif name in values:
-            out[name] = values[name]
-        else:
-            found, value = source(name, kind)
+    for step, name, detail in plan:
+        if step == _VALUE:
+            if name in values:
+                out[name] = values[name]
+                continue
+            found, value = source(name, detail)
             if not found:
                 unfilled.add(name)
-                value = _zero(kind)
+                value = _zero(detail)
             out[name] = value
+        elif step == _BLOCK_TYPE:
+            out[name] = values.get(name, detail)
+        elif step == _NESTED:
+            out[name] = _apply(detail, values.get(name) or {}, source, unfilled)
+        elif step == _LIST:
+            out[name] = list(values.get(name, []))
+        else:
+            block_type, sub = detail
+            out[name] = {"block_type": block_type,
+                         **_apply(sub, values.get(name) or {}, source, unfilled)}
     return out
 
 

@@ -166,12 +166,14 @@ class Emulator:
         peer = _plain_ip(address[0])
         log.info("Event Streamer:ConnectionHandler [INFO] Accepted IPv%d connection from "
                  "%s:%d/tcp", ipaddress.ip_address(peer).version, peer, address[1])
-        with self._lock:
-            self._sockets.add(sock)
+        self._track(sock)
+        tls = None
         try:
             tls = self._handshake(sock, peer)
             if tls is None:
                 return
+            # wrap_socket detached `sock`: from here on only `tls` can be shut down by stop().
+            self._track(tls)
             if self.check_common_name and not self._common_name_matches(tls, peer):
                 _close(tls)  # the FMC closes without an eStreamer message (§1)
                 return
@@ -179,10 +181,20 @@ class Emulator:
         finally:
             with self._lock:
                 self._sockets.discard(sock)
-            with contextlib.suppress(OSError):
-                sock.close()
+                self._sockets.discard(tls)  # type: ignore[arg-type]
+            for each in (tls, sock):
+                if each is not None:
+                    with contextlib.suppress(OSError):
+                        each.close()
             log.info("Event Streamer:ConnectionHandler [INFO] Child for %s:%d exited",
                      peer, address[1])
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+        if self._stopping.is_set():  # stop() ran between accept and here
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _handshake(self, sock: socket.socket, peer: str) -> ssl.SSLSocket | None:
         assert self._context is not None

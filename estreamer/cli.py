@@ -26,7 +26,7 @@ def setup_logging(level: str = "INFO", filepath: str | None = None, stdout: bool
 def _decode(args: argparse.Namespace) -> int:
     from estreamer.decode import run_decode
 
-    return run_decode(args.file, args.format, args.hex)
+    return run_decode(args.file, args.format, args.hex, args.max_message_bytes)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("file", help="capture file, or - for stdin")
     decode.add_argument("--format", default="json", choices=["json", "splunk"])
     decode.add_argument("--hex", action="store_true", help="the input is a hex dump")
+    decode.add_argument("--max-message-bytes", type=int, default=None,
+                        help="refuse messages with a larger body (default 16 MiB)")
     decode.set_defaults(handler=_decode)
 
     run = commands.add_parser("run", help="stream events from the FMC in CONFIG to its outputs")

@@ -80,11 +80,11 @@ def decode_stream(
     return written, faults
 
 
-def run_decode(path: str, fmt: str, as_hex: bool) -> int:
+def run_decode(path: str, fmt: str, as_hex: bool, max_body: int | None = None) -> int:
     source = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     try:
         chunks = hex_chunks(source) if as_hex else binary_chunks(source)
-        written, faults = decode_stream(chunks, sys.stdout, fmt)
+        written, faults = decode_stream(chunks, sys.stdout, fmt, max_body)
     except ValueError as exc:
         log.error("%s", exc)
         return 2

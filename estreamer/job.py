@@ -9,8 +9,7 @@ from estreamer.client.runner import Runner
 from estreamer.config import Secret, Settings
 from estreamer.formats import get_formatter
 from estreamer.outputs import open_output
-from estreamer.outputs.base import Output
-from estreamer.pipeline import Pipeline, RecordSelector
+from estreamer.pipeline import Pipeline, RecordSelector, Sink
 from estreamer.protocol.flags import LATEST_EVENTS
 from estreamer.protocol.records import Record
 from estreamer.tls import client_context, explain_tls_failure
@@ -23,7 +22,7 @@ def build_runner(
     password: Secret,
     *,
     stop: threading.Event | None = None,
-    extra_outputs: list[Output] | None = None,
+    extra_sinks: list[Sink] | None = None,
     on_record: Callable[[Record], None] | None = None,
     max_retries: int | None = None,
     commit_interval: float = 1.0,
@@ -40,17 +39,16 @@ def build_runner(
         tls_version=server.tls_version,
     )
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
-    outputters = settings.enabled_outputters
-    # One formatter per run: every enabled outputter must agree on it for now.
-    adapters = {o.adapter for o in outputters} or {"json"}
-    if len(adapters) > 1:
-        log.warning("outputters use different adapters %s; writing %s to all",
-                    sorted(adapters), sorted(adapters)[0])
-    formatter = get_formatter(sorted(adapters)[0])
-    outputs: list[Output] = [open_output(o.uri, o.options, settings.base_dir) for o in outputters]
-    outputs += extra_outputs or []
-    pipeline = Pipeline(outputs, formatter, bookmark, RecordSelector(settings.filter),
-                        commit_interval=commit_interval)
+    sinks = [
+        Sink(open_output(o.uri, o.options, settings.base_dir), o.adapter, get_formatter(o.adapter))
+        for o in settings.enabled_outputters
+    ]
+    sinks += extra_sinks or []
+    if not sinks:
+        log.warning("no outputter is enabled: records are received and dropped")
+    pipeline = Pipeline(
+        sinks, bookmark, RecordSelector(settings.filter), commit_interval=commit_interval
+    )
     return Runner(
         host=server.host,
         port=server.port,

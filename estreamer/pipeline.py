@@ -1,4 +1,7 @@
-"""decode → filter → format → outputs, with end-to-end acknowledgement.
+"""decode → filter → decorate → format → outputs, with end-to-end acknowledgement.
+
+Each output (a `Sink`) has its own format, as eNcore's `outputters` list allows; a record is
+decorated once and formatted once per distinct format.
 
 The bookmark only moves past records that every output has durably accepted: records go
 to the outputs as they arrive, and at each commit the outputs are flushed durably first and
@@ -51,6 +54,19 @@ class RecordSelector:
         return self.switches[CATEGORY_SWITCHES.get(record.category, "core")]
 
 
+@dataclass(frozen=True)
+class Sink:
+    """One enabled outputter: where lines go and how records become lines."""
+
+    output: Output
+    format_name: str
+    formatter: Callable[[dict[str, Any]], bytes]
+
+
+Decorator = Callable[[Record, dict[str, Any]], dict[str, Any]]
+"""Takes a record and its plain dict; returns the dict to format (names added next to ids)."""
+
+
 @dataclass
 class PipelineStats:
     received: int = 0
@@ -63,21 +79,26 @@ class PipelineStats:
 class Pipeline:
     def __init__(
         self,
-        outputs: Iterable[Output],
-        formatter: Callable[[dict[str, Any]], bytes],
+        sinks: Iterable[Sink],
         bookmark: Bookmark,
         selector: RecordSelector | None = None,
+        decorate: Decorator | None = None,
         commit_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.outputs = list(outputs)
-        self.formatter = formatter
+        self.sinks = list(sinks)
+        self.outputs = [sink.output for sink in self.sinks]
         self.bookmark = bookmark
         self.selector = selector or RecordSelector()
+        self.decorate = decorate
         self.commit_interval = commit_interval
         self.clock = clock
         self.stats = PipelineStats()
-        self._pending: list[bytes] = []
+        # Sinks that share a format share one formatted line per record.
+        self._formats: dict[str, Callable[[dict[str, Any]], bytes]] = {
+            sink.format_name: sink.formatter for sink in self.sinks
+        }
+        self._pending: dict[str, list[bytes]] = {name: [] for name in self._formats}
         self._last_commit = clock()
 
     def handle(self, record: Record) -> bool:
@@ -92,7 +113,11 @@ class Pipeline:
             stats.malformed += 1
         wanted = self.selector.wants(record)
         if wanted:
-            self._pending.append(self.formatter(record.to_dict()))
+            event = record.to_dict()
+            if self.decorate is not None:
+                event = self.decorate(record, event)
+            for name, formatter in self._formats.items():
+                self._pending[name].append(formatter(event))
             stats.written += 1
         else:
             stats.filtered += 1
@@ -102,11 +127,15 @@ class Pipeline:
 
     def flush_batch(self) -> None:
         """Hand the formatted lines to every output (not yet durable)."""
-        if self._pending:
-            lines = self._pending
-            self._pending = []
-            for output in self.outputs:
-                output.write(lines)
+        pending = self._pending
+        if not any(pending.values()):
+            return
+        for sink in self.sinks:
+            lines = pending[sink.format_name]
+            if lines:
+                sink.output.write(lines)
+        for name in pending:
+            pending[name] = []
 
     def maybe_commit(self) -> None:
         self.flush_batch()

@@ -139,9 +139,12 @@ class Runner:
             stats.received, stats.written, stats.duplicates, seconds, self.connections, reason
         )
         monitor_log.info(
-            "Stopped (%s). %d handled; average rate %.2f ev/sec; bookmark %s",
+            "Stopped (%s). %d handled (%d written, %d resent duplicates dropped); "
+            "average rate %.2f ev/sec; bookmark %s",
             reason,
             result.handled,
+            result.written,
+            result.duplicates,
             result.rate,
             format_bookmark(self.pipeline.bookmark.timestamp),
         )

@@ -160,3 +160,12 @@ def test_bundle_round_trip_and_item_checks():
     too_long[20:24] = (999).to_bytes(4, "big")
     with pytest.raises(DecodeError, match="runs past"):
         parse_frame(Frame(4002, bytes(too_long[8:]), 0))
+
+
+def test_bundle_items_in_the_guides_full_header_form_are_read_too():
+    record = bytes.fromhex("0000007b00000008" "0000000100000000")
+    confirmed = encode_bundle(9, 1, [record])
+    guide_form = bytearray(confirmed)
+    guide_form[16:20] = bytes.fromhex("00010004")  # version 1, type 4 instead of u32 4
+    message = one_message(bytes(guide_form))
+    assert message.records == (record,)

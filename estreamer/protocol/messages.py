@@ -43,6 +43,7 @@ _SERVICE = struct.Struct(">LLLL")
 _EVENT_ENTRY = struct.Struct(">HH")
 _BUNDLE_HEAD = struct.Struct(">LL")
 _BUNDLE_ITEM = struct.Struct(">LL")
+_FULL_HEADER_ITEM = 1 << 16 | EVENT_DATA  # `>HHL` version 1, type 4, read as one u32
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +249,10 @@ def _parse_bundle(body: bytes, offset: int) -> MessageBundle:
                 f"{end - pos} stray bytes at the end of bundle {sequence}", offset + 8 + pos
             )
         item_type, length = _BUNDLE_ITEM.unpack_from(body, pos)
-        if item_type != EVENT_DATA:
+        # The guide (G53 p62) describes items with a full `>HHL` message header (version 1,
+        # type 4); every real capture has the bare `u32 4` form (fact sheet §5). Both are
+        # read: the header form's first word, 0x00010004, cannot be mistaken for the other.
+        if item_type != EVENT_DATA and item_type != _FULL_HEADER_ITEM:
             raise DecodeError(
                 f"bundle {sequence} item has type {item_type}, expected 4 (Event Data)",
                 offset + 8 + pos,

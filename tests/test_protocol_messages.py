@@ -153,7 +153,7 @@ def test_bundle_round_trip_and_item_checks():
     assert message.item_offsets == (24, 24 + 16 + 8)
 
     bad_type = bytearray(wire)
-    bad_type[16:20] = (0x00010004).to_bytes(4, "big")  # a >HHL header is not an item
+    bad_type[16:20] = (0x00010005).to_bytes(4, "big")  # a header of another message type
     with pytest.raises(DecodeError, match="expected 4"):
         parse_frame(Frame(4002, bytes(bad_type[8:]), 0))
     too_long = bytearray(wire)

@@ -72,69 +72,53 @@ def _decode_record(raw: bytes, offset: int) -> Record:
         )
     type_word, length = _RECORD_HEADER.unpack_from(raw)
     record_type = type_word & 0xFFFF
-    netmap_id = (type_word >> 16) & 0x7FFF
     layout = RECORDS.get(record_type)
-    name = layout.name if layout else f"Unknown record type {record_type}"
-    category = layout.category if layout else "unknown"
+    record = Record(
+        record_type,
+        layout.name if layout else f"Unknown record type {record_type}",
+        {},
+        netmap_id=(type_word >> 16) & 0x7FFF,
+        offset=offset,
+        category=layout.category if layout else "unknown",
+    )
     # The header form is a property of each record, told apart only by length (§6.2).
-    archive_timestamp = None
     if len(raw) == length + 8:
         data_start = 8
     elif len(raw) == length + 16:
-        archive_timestamp, _reserved = _ARCHIVE.unpack_from(raw, 8)
+        record.archive_timestamp, _reserved = _ARCHIVE.unpack_from(raw, 8)
         data_start = 16
     else:
-        return Record(
-            record_type,
-            name,
-            {"raw": raw[8:].hex()},
-            None,
-            netmap_id,
-            offset,
+        record.fields["raw"] = raw[8:].hex()
+        record.error = (
             f"record length {length} does not match its {len(raw)}-byte container "
-            f"(expected container = length + 8 or + 16)",
-            category=category,
+            f"(expected container = length + 8 or + 16)"
         )
+        return record
     if layout is None:
-        return Record(
-            record_type,
-            name,
-            {"raw": raw[data_start:].hex()},
-            archive_timestamp,
-            netmap_id,
-            offset,
-            notes=[
-                (f"record:{record_type}", f"unknown record type {record_type}: kept as raw hex")
-            ],
-            category=category,
+        record.fields["raw"] = raw[data_start:].hex()
+        record.notes.append(
+            (f"record:{record_type}", f"unknown record type {record_type}: kept as raw hex")
         )
-    notes: Notes = []
+        return record
     try:
-        fields, end = layout.compiled.decode(raw, data_start, len(raw), notes)
+        fields, end = layout.compiled.decode(raw, data_start, len(raw), record.notes)
     except DecodeError as exc:
-        return Record(
-            record_type,
-            name,
-            {"raw": raw[data_start:].hex()},
-            archive_timestamp,
-            netmap_id,
-            offset,
-            f"{name} does not fit its layout: {exc}",
-            notes,
-            category,
-        )
+        # Keep the bytes: a record that does not fit is reported, not lost.
+        record.fields["raw"] = raw[data_start:].hex()
+        record.error = f"{record.name} does not fit its layout: {exc}"
+        return record
+    record.fields = fields
     if end != len(raw):
         # A record longer than its layout: keep what is unread rather than lose it.
-        notes.append(
+        record.notes.append(
             (
                 f"rtail:{record_type}",
-                f"{name} has {len(raw) - end} bytes beyond its layout; kept as 'unparsed_tail'",
+                f"{record.name} has {len(raw) - end} bytes beyond its layout; "
+                f"kept as 'unparsed_tail'",
             )
         )
         fields["unparsed_tail"] = raw[end:].hex()
-    return Record(
-        record_type, name, fields, archive_timestamp, netmap_id, offset, None, notes, category
-    )
+    return record
 
 
 def encode_record(

@@ -38,6 +38,7 @@ GENERIC_LIST_BLOCK = 31
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _ZERO12 = bytes(12)
+_ZERO16 = bytes(16)
 
 
 def ip_to_text(raw: bytes) -> str:
@@ -47,6 +48,8 @@ def ip_to_text(raw: bytes) -> str:
     if prefix == _V4_MAPPED:
         return f"{raw[12]}.{raw[13]}.{raw[14]}.{raw[15]}"
     if prefix == _ZERO12:
+        if raw == _ZERO16:
+            return "::"  # an unset address: most optional address fields
         # glibc writes these IPv4-compatible forms as ::a.b.c.d; keep RFC 5952's ::x:y.
         return str(ipaddress.IPv6Address(raw))
     return socket.inet_ntop(socket.AF_INET6, raw)

@@ -141,4 +141,6 @@ def demo_command(follow: bool, history: int, rate: float, show: int) -> int:
           f"{result.duplicates} duplicates dropped) in {busy:.2f} s: {rate_seen:,.0f} ev/sec",
           file=sys.stderr)
     print(f"JSON output: {workdir / 'output'}", file=sys.stderr)
+    if follow:
+        return 0  # stopped by the user: what was in flight is the server's to resend
     return 0 if result.handled == sent else 1

@@ -158,6 +158,18 @@ def _need(off: int, size: int, end: int, what: str) -> None:
         raise DecodeError(f"{what} needs {size} bytes at {off}, only {max(end - off, 0)} left")
 
 
+def _short(names: tuple[str, str], size: int, off: int, end: int) -> None:
+    raise DecodeError(
+        f"fields {names[0]}..{names[1]} need {size} bytes, only {max(end - off, 0)} left"
+    )
+
+
+def _bad_string(buf: bytes, off: int, end: int) -> None:
+    """Raise the error STR.decode would raise for the string block at `off`."""
+    STR.decode(buf, off, end, {}, [])
+    raise AssertionError("unreachable: the inline string check and STR.decode disagree")
+
+
 def _block_header(buf: bytes, off: int, end: int, what: str) -> tuple[int, int]:
     _need(off, 8, end, f"{what} header")
     block_type, length = _BLOCK_HEADER.unpack_from(buf, off)
@@ -407,6 +419,7 @@ class CompiledLayout:
             self.steps.append(_VariableStep(name, kind))
         self._close(run)
         self.fixed_size = sum(s.struct.size for s in self.steps if isinstance(s, _FixedRun))
+        self._decode = self._generate_decoder()
 
     def _close(self, run: list[tuple[str, Fixed]]) -> None:
         if not run:
@@ -422,29 +435,62 @@ class CompiledLayout:
 
     def decode(self, buf: bytes, off: int, end: int, notes: Notes) -> tuple[dict, int]:
         """Read the fields from buf[off:end]; return (values, offset after the last field)."""
-        out: dict[str, Any] = {}
-        for step in self.steps:
+        return self._decode(buf, off, end, notes)
+
+    def _generate_decoder(self) -> Callable[[bytes, int, int, Notes], tuple[dict, int]]:
+        """Write this layout's decoder as straight-line Python and compile it once.
+
+        The table stays the single description of the wire format; this only removes the
+        per-field interpretation work (a step loop, zip, dict.update) from the hot path:
+        one unpack per fixed run into locals, one dict display, string blocks inline."""
+        env: dict[str, Any] = {
+            "_short": _short,
+            "_bad_string": _bad_string,
+            "_BLOCK_HEADER": _BLOCK_HEADER,
+            "_text": text_from_bytes,
+        }
+        lines = ["def decode(buf, off, end, notes):", "    out = {}"]
+        for index, step in enumerate(self.steps):
             if type(step) is _FixedRun:
+                struct_name = f"_S{index}"
+                env[struct_name] = step.struct
                 size = step.struct.size
-                if off + size > end:
-                    raise DecodeError(
-                        f"fields {step.names[0]}..{step.names[-1]} need {size} bytes, "
-                        f"only {max(end - off, 0)} left"
-                    )
-                values = step.struct.unpack_from(buf, off)
-                if step.to_values:
-                    values = list(values)
-                    for i, convert in step.to_values:
-                        values[i] = convert(values[i])
-                out.update(zip(step.names, values, strict=True))
-                off += size
+                env[f"_N{index}"] = (step.names[0], step.names[-1])
+                locals_ = [f"_{index}_{i}" for i in range(len(step.names))]
+                converters = dict(step.to_values)
+                lines.append(f"    if off + {size} > end: _short(_N{index}, {size}, off, end)")
+                target = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
+                lines.append(f"    {target} = {struct_name}.unpack_from(buf, off)")
+                items = []
+                for i, (name, local) in enumerate(zip(step.names, locals_, strict=True)):
+                    if i in converters:
+                        env[f"_C{index}_{i}"] = converters[i]
+                        items.append(f"{name!r}: _C{index}_{i}({local})")
+                    else:
+                        items.append(f"{name!r}: {local}")
+                lines.append(f"    out.update({{{', '.join(items)}}})" if index else
+                             f"    out = {{{', '.join(items)}}}")
+                lines.append(f"    off += {size}")
+            elif step.kind is STR and step.name is not None:
+                lines += [
+                    "    if off + 8 > end: _bad_string(buf, off, end)",
+                    "    _t, _n = _BLOCK_HEADER.unpack_from(buf, off)",
+                    "    if _t != 0 or _n < 8 or off + _n > end: _bad_string(buf, off, end)",
+                    f"    out[{step.name!r}] = _text(buf[off + 8 : off + _n]) if _n > 8 else ''",
+                    "    off += _n",
+                ]
             else:
-                value, off = step.kind.decode(buf, off, end, out, notes)
+                env[f"_K{index}"] = step.kind
                 if step.name is None:
-                    out.update(value)
+                    lines.append(f"    _value, off = _K{index}.decode(buf, off, end, out, notes)")
+                    lines.append("    out.update(_value)")
                 else:
-                    out[step.name] = value
-        return out, off
+                    lines.append(
+                        f"    out[{step.name!r}], off = _K{index}.decode(buf, off, end, out, notes)"
+                    )
+        lines.append("    return out, off")
+        exec("\n".join(lines), env)  # the source is built above from the table alone
+        return env["decode"]
 
     def encode(self, values: Mapping[str, Any]) -> bytes:
         """Build the wire bytes from a dict shaped like `decode()`'s output. Missing fields

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from estreamer.client.bookmark import Bookmark, bookmark_path
 from estreamer.client.runner import Runner
 from estreamer.config import Secret, Settings
+from estreamer.decorate import Decorator
 from estreamer.formats import get_formatter
+from estreamer.metadata import MetadataCache, metadata_path
 from estreamer.outputs import open_output
 from estreamer.pipeline import Pipeline, RecordSelector, Sink
 from estreamer.protocol.flags import LATEST_EVENTS
@@ -46,8 +48,13 @@ def build_runner(
     sinks += extra_sinks or []
     if not sinks:
         log.warning("no outputter is enabled: records are received and dropped")
+    # Names for ids, kept per server beside the bookmark so a restart still names events.
+    metadata = MetadataCache.open(metadata_path(settings.bookmark_dir(), server.host, server.port))
+    decorator = Decorator(metadata)
     pipeline = Pipeline(
-        sinks, bookmark, RecordSelector(settings.filter), commit_interval=commit_interval
+        sinks, bookmark, RecordSelector(settings.filter), decorate=decorator,
+        commit_interval=commit_interval, before_bookmark=[metadata.save],
+        observe=decorator.learn,
     )
     return Runner(
         host=server.host,

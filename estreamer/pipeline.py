@@ -85,6 +85,8 @@ class Pipeline:
         decorate: Decorator | None = None,
         commit_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        before_bookmark: Iterable[Callable[[], None]] = (),
+        observe: Callable[[Record], None] | None = None,
     ):
         self.sinks = list(sinks)
         self.outputs = [sink.output for sink in self.sinks]
@@ -93,6 +95,12 @@ class Pipeline:
         self.decorate = decorate
         self.commit_interval = commit_interval
         self.clock = clock
+        # State derived from the records (the metadata cache) that must be durable before
+        # the bookmark passes the records it came from.
+        self.before_bookmark = list(before_bookmark)
+        # Sees every new record, written or filtered out: the metadata cache must learn
+        # names even when the user does not write metadata records.
+        self.observe = observe
         self.stats = PipelineStats()
         # Sinks that share a format share one formatted line per record.
         self._formats: dict[str, Callable[[dict[str, Any]], bytes]] = {
@@ -111,6 +119,8 @@ class Pipeline:
             return False
         if record.error is not None:
             stats.malformed += 1
+        if self.observe is not None:
+            self.observe(record)
         wanted = self.selector.wants(record)
         if wanted:
             event = record.to_dict()
@@ -147,6 +157,8 @@ class Pipeline:
         self.flush_batch()
         for output in self.outputs:
             output.flush(durable=True)
+        for save in self.before_bookmark:
+            save()
         self.bookmark.save()
         self._last_commit = self.clock()
 

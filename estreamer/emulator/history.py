@@ -348,7 +348,9 @@ class History:
             add(520, {"country_code": code, "name": name})
         add(118, {"uuid": _uuid(rng), "name": "Balanced Security and Connectivity"})
         add(700, {"uuid": _uuid(rng), "name": "Balanced Security and Connectivity NAP"})
-        for table, record_type in ((_FILE_TYPES, 510), (_MALWARE_TYPES, 128),
+        # AMP for Endpoints names its file types in record 131, which malware events refer
+        # to; the same ids as the network's 510 keep one `file_type_id` reference true.
+        for table, record_type in ((_FILE_TYPES, 510), (_FILE_TYPES, 131), (_MALWARE_TYPES, 128),
                                    (_MALWARE_SUBTYPES, 129), (_DETECTORS, 130)):
             for rid, name in table.items():
                 add(record_type, {"id": rid, "name": name})

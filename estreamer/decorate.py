@@ -1,0 +1,290 @@
+"""Decoration: events that speak in names. The pipeline's decorate step (`Decorator` in
+estreamer/pipeline.py): metadata records fill the `MetadataCache`, and every record going out
+gains names next to its ids, readable times next to its epoch seconds, and its category.
+
+Naming rule for the added fields (they come after the record's own fields, so the wire
+fields keep their order):
+
+* a name for an id field is `<field>_name`, where a trailing `_id` or `_uuid` is dropped
+  first: `device_id` → `device_name`, `ingress_zone_uuid` → `ingress_zone_name`,
+  `url_category` → `url_category_name`, `source_country` → `source_country_name`. Composite
+  keys name their last id: (`access_control_policy_uuid`, `access_control_rule_id`) →
+  `access_control_rule_name`.
+  Two exceptions say what they hold: an intrusion rule's (GID, SID) gives `rule_message`
+  and the rendered `signature_id` (§10.4), and a classification gives
+  `classification_name` and `classification_description` (the text the FMC shows).
+* coded values with fixed, documented meanings get `<field>_name` the same way (`impact`,
+  `blocked`, `disposition`, `direction`, `protocol`); priority falls back to §10.2's fixed
+  names when no record 4 has named it.
+* every epoch-seconds field gets `<field>_iso`: ISO-8601 UTC, `2024-05-01T12:00:00Z`, with
+  microseconds when the record carries them (`event_second` + `event_microsecond`). A time
+  of 0 means "not set" on the wire (CAP: flow records have event_second 0) and gets none.
+* `record_category` (intrusion, connection, file, discovery, metadata, ...).
+
+Nothing is guessed: an id the cache does not hold gets no name field. Lookups are one dict
+get per id with a plan built once per (record type, block type)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from estreamer.metadata import KINDS, MetadataCache
+from estreamer.protocol.records import Record
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """Event `fields` (the key, in order) → cache `kind` → `outputs` (one per value)."""
+
+    fields: tuple[str, ...]
+    kind: str
+    outputs: tuple[str, ...]
+    fallback: dict[Any, Any] | None = None
+
+
+def _stem(field_name: str) -> str:
+    for suffix in ("_id", "_uuid"):
+        if field_name.endswith(suffix):
+            return field_name[: -len(suffix)]
+    return field_name
+
+
+def _name(field_name: str, kind: str) -> Name:
+    return Name((field_name,), kind, (f"{_stem(field_name)}_name",))
+
+
+# Fact sheet §10.2: "Names are 1 = high, 2 = medium, 3 = low".
+PRIORITY_NAMES = {1: "high", 2: "medium", 3: "low"}
+
+EVENT_NAMES: tuple[Name, ...] = (
+    _name("device_id", "device"),
+    _name("ingress_zone_uuid", "zone"),
+    _name("egress_zone_uuid", "zone"),
+    _name("ingress_interface_uuid", "interface"),
+    _name("egress_interface_uuid", "interface"),
+    _name("qos_applied_interface_uuid", "interface"),
+    _name("access_control_policy_uuid", "access_control_policy"),
+    Name(("access_control_policy_uuid", "access_control_rule_id"), "access_control_rule",
+         ("access_control_rule_name",)),
+    _name("rule_action", "rule_action"),
+    _name("rule_reason", "rule_reason"),
+    _name("intrusion_policy_uuid", "intrusion_policy"),
+    _name("network_analysis_policy_uuid", "network_analysis_policy"),
+    Name(("generator_id", "rule_id"), "rule_message", ("rule_message", "signature_id", "")),
+    Name(("classification_id",), "classification",
+         ("classification_name", "classification_description")),
+    Name(("priority_id",), "priority", ("priority_name",), PRIORITY_NAMES),
+    _name("user_id", "user"),
+    _name("application_id", "application"),
+    _name("client_application_id", "client_application"),
+    _name("web_application_id", "web_application"),
+    _name("url_category", "url_category"),
+    _name("url_reputation", "url_reputation"),
+    _name("file_type_id", "file_type"),
+    _name("event_type_id", "malware_event_type"),
+    _name("event_subtype_id", "malware_event_subtype"),
+    _name("detector_id", "detector"),
+    _name("cloud_uuid", "cloud"),
+    _name("source_country", "country"),
+    _name("destination_country", "country"),
+    _name("initiator_country", "country"),
+    _name("responder_country", "country"),
+    _name("original_client_country", "country"),
+    _name("security_context", "security_context"),
+    _name("ssl_policy_uuid", "ssl_policy"),
+    Name(("ssl_policy_uuid", "ssl_rule_id"), "ssl_rule", ("ssl_rule_name",)),
+    _name("ssl_cipher_suite", "ssl_cipher_suite"),
+    _name("ssl_version", "ssl_version"),
+    _name("ssl_server_certificate_status", "ssl_server_certificate_status"),
+    _name("ssl_actual_action", "ssl_actual_action"),
+    _name("ssl_expected_action", "ssl_expected_action"),
+    _name("ssl_flow_status", "ssl_flow_status"),
+    _name("ssl_url_category", "ssl_url_category"),
+    _name("spero_disposition", "spero_disposition"),
+    _name("file_storage_status", "file_storage_status"),
+    _name("file_analysis_status", "file_sandbox_status"),
+    _name("archive_file_status", "archive_file_status"),
+    _name("dns_record_type", "dns_record_type"),
+    _name("dns_response_type", "dns_response_type"),
+    _name("sinkhole_uuid", "sinkhole"),
+    _name("endpoint_profile_id", "endpoint_profile"),
+    _name("security_group_id", "security_group"),
+    _name("security_intelligence_source_destination", "security_intelligence_source_destination"),
+    Name(("access_control_policy_uuid", "security_intelligence_list_1"),
+         "security_intelligence_category", ("security_intelligence_list_1_name",)),
+    Name(("access_control_policy_uuid", "security_intelligence_list_2"),
+         "security_intelligence_category", ("security_intelligence_list_2_name",)),
+    _name("extra_data_type", "extra_data_type"),
+    _name("realm_id", "realm"),
+    _name("ioc_id", "ioc"),
+    _name("tunnel_or_prefilter_rule_uuid", "tunnel_rule"),
+    _name("prefilter_policy_uuid", "prefilter_policy"),
+    _name("file_policy_uuid", "file_policy"),
+    _name("correlation_policy_id", "correlation_policy"),
+    _name("correlation_rule_id", "correlation_rule"),
+    _name("fingerprint_uuid", "fingerprint"),
+    _name("source_type_id", "source_type"),
+    _name("source_application_id", "source_application"),
+    _name("source_detector_id", "source_detector"),
+    _name("criticality_id", "criticality"),
+)
+"""Ids any record may carry, by field name (a field name means the same in every record)."""
+
+RECORD_NAMES: dict[int, tuple[Name, ...]] = {
+    # AMP for Endpoints reports its own file types (record 131), not the network's (510).
+    125: (_name("file_type_id", "amp_file_type"),),
+}
+"""Per record type, specs that replace the generic one with the same output field."""
+
+for _spec in (*EVENT_NAMES, *(s for specs in RECORD_NAMES.values() for s in specs)):
+    if _spec.kind not in KINDS:
+        raise ValueError(f"decoration names kind {_spec.kind!r}, which no metadata fills")
+
+# Coded values with fixed meanings: field → (value → text). Sources next to each.
+CODES: dict[str, dict[int, str]] = {
+    # FMC intrusion impact levels (Firepower Management Center guide, "Intrusion Event
+    # Impact Levels"): 0 unknown, 1 vulnerable … 4 unknown target.
+    "impact": {0: "unknown", 1: "vulnerable", 2: "potentially vulnerable",
+               3: "currently not vulnerable", 4: "unknown target"},
+    "blocked": {0: "not blocked", 1: "blocked", 2: "would have been blocked"},
+    "disposition": {0: "n/a", 1: "clean", 2: "unknown", 3: "malware", 4: "unavailable",
+                    5: "custom detection"},
+    "direction": {1: "download", 2: "upload"},
+    # IANA protocol numbers the FMC reports.
+    "protocol": {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 51: "ah",
+                 58: "ipv6-icmp", 89: "ospf", 132: "sctp"},
+}
+
+# Epoch-seconds fields → their microsecond partner (None: whole seconds only).
+TIMES: dict[str, str | None] = {
+    "archive_timestamp": None,
+    "event_second": "event_microsecond",
+    "packet_second": "packet_microsecond",
+    "connection_timestamp": None,
+    "first_packet_time": None,
+    "last_packet_time": None,
+    "file_event_timestamp": None,
+    "malware_event_timestamp": None,
+    "file_timestamp": None,
+    "last_seen": None,
+    "first_seen": None,
+    "login_time": None,
+    "logoff_time": None,
+    "correlation_event_second": "correlation_event_microsecond",
+}
+
+
+@dataclass(slots=True)
+class _Plan:
+    single: list[tuple[str, dict, str]] = field(default_factory=list)
+    general: list[tuple[tuple[str, ...], dict, tuple[str, ...], dict | None]] = field(
+        default_factory=list)
+    codes: list[tuple[str, dict, str]] = field(default_factory=list)
+    times: list[tuple[str, str | None, str]] = field(default_factory=list)
+    nested: list[tuple[str, _Plan]] = field(default_factory=list)
+
+
+class Decorator:
+    """`(record, event) -> event` for `Pipeline(decorate=...)`. Metadata records teach the
+    cache; every record is decorated (metadata too: its category and times)."""
+
+    def __init__(self, cache: MetadataCache | None = None):
+        self.cache = cache if cache is not None else MetadataCache()
+        self._plans: dict[tuple[int, Any, bool], _Plan] = {}
+        self._iso: dict[int, str] = {}
+
+    def learn(self, record: Record) -> None:
+        """Keep the names a metadata record carries (any other record is ignored)."""
+        if record.error is None and record.category == "metadata":
+            self.cache.learn(record.record_type, record.fields)
+
+    def __call__(self, record: Record, event: dict[str, Any]) -> dict[str, Any]:
+        # Learning twice (here and as the pipeline's observer) is harmless and keeps the
+        # decorator whole when used alone (estreamer decode, tests).
+        self.learn(record)
+        # A malformed record (only `raw`) must not fix the plan for its good siblings.
+        key = (record.record_type, event.get("block_type"), record.error is None)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(record.record_type, event)
+        self._apply(plan, event)
+        event["record_category"] = record.category
+        return event
+
+    def _apply(self, plan: _Plan, event: dict[str, Any]) -> None:
+        get = event.get
+        for name, table, out in plan.single:
+            value = get(name, _MISSING)
+            if value is not _MISSING:
+                found = table.get(value)
+                if found is not None:
+                    event[out] = found
+        for names, table, outs, fallback in plan.general:
+            key = tuple(get(n) for n in names) if len(names) > 1 else get(names[0])
+            found = table.get(key)
+            if found is None and fallback is not None:
+                found = fallback.get(key)
+            if found is None:
+                continue
+            if len(outs) == 1:
+                event[outs[0]] = found
+            else:
+                for out, value in zip(outs, found, strict=True):
+                    if out:
+                        event[out] = value
+        for name, codes, out in plan.codes:
+            found = codes.get(get(name))
+            if found is not None:
+                event[out] = found
+        for name, micro, out in plan.times:
+            seconds = get(name)
+            if seconds:
+                event[out] = self.iso(seconds, get(micro) if micro else None)
+        for name, sub in plan.nested:
+            inner = get(name)
+            if isinstance(inner, dict):
+                inner = dict(inner)  # the record's own fields stay as decoded
+                self._apply(sub, inner)
+                event[name] = inner
+
+    def _plan(self, record_type: int, event: dict[str, Any]) -> _Plan:
+        present = set(event)
+        plan = _Plan()
+        overrides = {spec.outputs[0]: spec for spec in RECORD_NAMES.get(record_type, ())}
+        tables = self.cache.tables
+        for spec in EVENT_NAMES:
+            spec = overrides.get(spec.outputs[0], spec)
+            if not all(name in present for name in spec.fields):
+                continue
+            table = tables[spec.kind]
+            if len(spec.fields) == 1 and len(spec.outputs) == 1 and spec.fallback is None:
+                plan.single.append((spec.fields[0], table, spec.outputs[0]))
+            else:
+                plan.general.append((spec.fields, table, spec.outputs, spec.fallback))
+        plan.codes = [(name, codes, f"{name}_name") for name, codes in CODES.items()
+                      if name in present]
+        plan.times = [(name, micro if micro in present else None, f"{name}_iso")
+                      for name, micro in TIMES.items() if name in present]
+        for name, value in event.items():
+            if isinstance(value, dict):
+                plan.nested.append((name, self._plan(record_type, value)))
+        return plan
+
+    def iso(self, seconds: int, microseconds: int | None = None) -> str:
+        """ISO-8601 UTC; whole seconds are cached, as events bunch in the same seconds."""
+        text = self._iso.get(seconds)
+        if text is None:
+            if len(self._iso) > 65536:
+                self._iso.clear()
+            try:
+                text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            except (OverflowError, OSError, ValueError):
+                text = str(seconds)
+            self._iso[seconds] = text
+        if microseconds is None:
+            return text + "Z"
+        return f"{text}.{microseconds:06d}Z"

@@ -59,9 +59,9 @@ def test_decode_a_capture_with_a_fault_in_the_middle(tmp_path):
     hex_dump = tmp_path / "capture.hex"
     hex_dump.write_text(capture.read_bytes().hex(" ", 4))
     splunk = run_cli("decode", "--hex", "--format", "splunk", str(hex_dump))
-    assert (
-        splunk.stdout.splitlines()[0]
-        == 'record_type=123 record_name="Managed Device" id=3 name=sensor-3'
+    assert splunk.stdout.splitlines()[0] == (
+        'rec_type=123 rec_type_simple=SENSOR rec_type_desc="Managed Device Metadata" '
+        "id=3 name=sensor-3"
     )
 
 

@@ -62,9 +62,9 @@ def test_each_output_gets_its_own_format_and_duplicates_drop(tmp_path):
     pipeline.close()
     assert pipeline.stats.written == 2 and pipeline.stats.duplicates == 1
     assert [json.loads(line)["record_type"] for line in read(tmp_path, "j")] == [123, 400]
-    assert (
-        read(tmp_path, "s")[0]
-        == 'record_type=123 record_name="Managed Device" id=1 name="sensor one"'
+    assert read(tmp_path, "s")[0] == (
+        'rec_type=123 rec_type_simple=SENSOR rec_type_desc="Managed Device Metadata" '
+        'id=1 name="sensor one"'
     )
     saved = Bookmark.load(tmp_path / "bm.dat")
     assert saved.timestamp == 1700000000 and saved.keys == {event.digest}

@@ -1,0 +1,185 @@
+"""Elastic Common Schema (ECS 8.x) JSON, so Elastic Security reads events without an ingest
+pipeline: `@timestamp`, `event.*`, `source.*`, `destination.*`, `network.*`, `rule.*`,
+`observer.*`, `file.*`, `user.*`, `url.*`, `tls.*`, `dns.*`.
+
+ECS has no place for most FMC-specific fields, so the whole event as decoded (and decorated)
+also goes under `cisco.firepower`, the way Elastic's own Cisco integrations keep vendor
+fields: nothing is lost, and the ECS part is what rules and dashboards use.
+Empty strings, the all-zero UUID and unset addresses (`::`) are left out of the ECS part."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from estreamer.formats.common import (
+    ZERO_UUID,
+    event_time,
+    impact_level,
+    name_of,
+    named,
+    protocol_name,
+    record_category,
+)
+
+ECS_VERSION = "8.11.0"
+
+# event.category / event.type / event.kind by record family (our `record_category`).
+_CATEGORIES: Mapping[str, tuple[list[str], list[str], str]] = {
+    "connection": (["network"], ["connection"], "event"),
+    "intrusion": (["intrusion_detection", "network"], ["info"], "alert"),
+    "impact": (["intrusion_detection"], ["info"], "alert"),
+    "extra_data": (["intrusion_detection"], ["info"], "event"),
+    "packet": (["network"], ["info"], "event"),
+    "file": (["file", "network"], ["info"], "event"),
+    "malware": (["malware", "file"], ["info"], "alert"),
+    "discovery": (["host"], ["info"], "event"),
+    "user": (["iam"], ["info"], "event"),
+    "metadata": (["configuration"], ["info"], "event"),
+}
+
+_FAMILY_BY_TYPE = {2: "packet", 9: "impact", 71: "connection", 110: "extra_data",
+                   125: "malware", 400: "intrusion", 500: "file", 502: "malware"}
+
+
+def _clean(value: Any) -> Any:
+    """Drop empty leaves and branches, so absent data is absent rather than empty."""
+    if isinstance(value, dict):
+        out = {k: c for k, v in value.items() if (c := _clean(v)) is not None}
+        return out or None
+    if value in ("", "::", ZERO_UUID) or value is None:
+        return None
+    return value
+
+
+def _iso(second: int, micro: int = 0) -> str | None:
+    if not second:
+        return None
+    moment = datetime.fromtimestamp(second, UTC).replace(microsecond=micro % 1_000_000)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _end(ip: Any, port: Any, *, nbytes: Any = None, packets: Any = None,
+         country: Any = None) -> dict[str, Any]:
+    return {"ip": ip, "port": port, "bytes": nbytes, "packets": packets,
+            "geo": {"country_name": country if isinstance(country, str) else None}}
+
+
+def ecs_document(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ECS document for one event (before dropping empty parts)."""
+    record_type = event.get("record_type")
+    family = _FAMILY_BY_TYPE.get(record_type) or record_category(event)
+    categories, types, kind = _CATEGORIES.get(family, (["host"], ["info"], "event"))
+    second, micro = event_time(event)
+    e = event
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(second, micro) or _iso(e.get("archive_timestamp") or 0),
+        "ecs": {"version": ECS_VERSION},
+        "event": {
+            "kind": kind, "category": categories, "type": list(types),
+            "module": "cisco_firepower", "dataset": f"cisco_firepower.{family or 'record'}",
+            "provider": "estreamer", "code": str(record_type),
+            "action": e.get("record_name"), "id": e.get("event_id"),
+        },
+        "observer": {
+            "vendor": "Cisco", "product": "Firepower",
+            "type": "ids" if kind == "alert" else "firewall",
+            "name": _text(named(e, "device_id") if "device_id" in e
+                          else named(e, "discovery_header.device_id")),
+            "ingress": {"interface": {"name": named(e, "ingress_interface_uuid")},
+                        "zone": named(e, "ingress_zone_uuid")},
+            "egress": {"interface": {"name": named(e, "egress_interface_uuid")},
+                       "zone": named(e, "egress_zone_uuid")},
+        },
+    }
+    if record_type == 71:
+        doc["source"] = _end(e.get("initiator_ip"), e.get("initiator_port"),
+                             nbytes=e.get("initiator_bytes"), packets=e.get("initiator_packets"),
+                             country=name_of(e, "initiator_country"))
+        doc["destination"] = _end(e.get("responder_ip"), e.get("responder_port"),
+                                  nbytes=e.get("responder_bytes"),
+                                  packets=e.get("responder_packets"),
+                                  country=name_of(e, "responder_country"))
+        total_bytes = (e.get("initiator_bytes") or 0) + (e.get("responder_bytes") or 0)
+        total_packets = (e.get("initiator_packets") or 0) + (e.get("responder_packets") or 0)
+        doc["event"]["start"] = _iso(e.get("first_packet_time") or 0)
+        doc["event"]["end"] = _iso(e.get("last_packet_time") or 0)
+        action = named(e, "rule_action")
+        doc["event"]["action"] = action if isinstance(action, str) else doc["event"]["action"]
+        doc["event"]["type"] = ["connection", *(
+            ["denied"] if isinstance(action, str) and action.lower() in ("block", "reset")
+            else ["allowed"] if isinstance(action, str) else [])]
+        doc["network"] = {"bytes": total_bytes or None, "packets": total_packets or None}
+        doc["url"] = {"original": e.get("client_url")}
+        doc["user_agent"] = {"original": e.get("user_agent")}
+        doc["http"] = {"request": {"referrer": e.get("http_referrer")},
+                       "response": {"status_code": e.get("http_response") or None}}
+        doc["dns"] = {"question": {"name": e.get("dns_query")}}
+        doc["tls"] = {"client": {"server_name": e.get("ssl_server_name")}}
+        doc["rule"] = {"id": _nonzero(e.get("access_control_rule_id")),
+                       "name": name_of(e, "access_control_rule_id"),
+                       "ruleset": named(e, "access_control_policy_uuid")}
+    else:
+        doc["source"] = _end(e.get("source_ip"), e.get("source_port"),
+                             country=name_of(e, "source_country"))
+        doc["destination"] = _end(e.get("destination_ip"), e.get("destination_port"),
+                                  country=name_of(e, "destination_country"))
+        doc["network"] = {}
+    if "protocol" in e:
+        name = protocol_name(e)
+        doc["network"]["transport"] = name.lower() if isinstance(name, str) else None
+        doc["network"]["iana_number"] = str(e["protocol"])
+    app = name_of(e, "application_id")
+    doc["network"]["protocol"] = app.lower() if isinstance(app, str) else None
+    doc["network"]["vlan"] = {"id": str(e["vlan_id"]) if e.get("vlan_id") else None}
+    if record_type == 400:
+        sid = e.get("signature_id") or e.get("rule_id")
+        doc["rule"] = {"id": f"{e.get('generator_id')}:{sid}", "name": name_of(e, "rule_id"),
+                       "version": str(e.get("rule_revision")),
+                       "category": e.get("classification_description")
+                       or name_of(e, "classification_id"),
+                       "ruleset": named(e, "intrusion_policy_uuid")}
+        flags = e.get("impact_flags")
+        level = impact_level(flags) if isinstance(flags, int) else 0
+        priority = e.get("priority_id")
+        # ECS severity: lower is less severe; FMC priority 1 is the highest.
+        doc["event"]["severity"] = {1: 3, 2: 2, 3: 1}.get(priority, 0) if priority else None
+        doc["event"]["risk_score"] = {1: 100, 2: 75, 3: 50, 4: 25}.get(level)
+        blocked = e.get("blocked")
+        doc["event"]["outcome"] = "success" if blocked == 1 else None
+        doc["event"]["type"] = ["info", "denied"] if blocked in (1, 4, 7) else ["info", "allowed"]
+    if family in ("file", "malware"):
+        doc["file"] = {"name": e.get("file_name"), "size": e.get("file_size") or None,
+                       "path": e.get("file_path"),
+                       "hash": {"sha256": e.get("file_sha256") or e.get("file_sha")},
+                       "type": "file"}
+        doc["url"] = {"original": e.get("uri")}
+        score = e.get("threat_score")
+        doc["event"]["risk_score"] = score or None
+        if record_type == 125:
+            doc["threat"] = {"indicator": {"name": e.get("detection_name")}}
+    user = name_of(e, "user_id") or (e.get("user") if isinstance(e.get("user"), str) else None)
+    doc["user"] = {"name": user, "id": str(e["user_id"]) if e.get("user_id") else None}
+    doc["cisco"] = {"firepower": dict(event)}
+    return doc
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _nonzero(value: Any) -> Any:
+    return str(value) if value else None
+
+
+def format_ecs(event: dict[str, Any]) -> bytes:
+    doc = _clean(ecs_document(event)) or {}
+    # Keep the vendor copy whole, empty strings included: it is the record as decoded.
+    doc["cisco"] = {"firepower": event}
+    return orjson.dumps(doc)
+
+
+__all__ = ["ECS_VERSION", "ecs_document", "format_ecs"]

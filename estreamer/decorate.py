@@ -120,17 +120,22 @@ EVENT_NAMES: tuple[Name, ...] = (
          "security_intelligence_category", ("security_intelligence_list_2_name",)),
     _name("extra_data_type", "extra_data_type"),
     _name("realm_id", "realm"),
-    _name("ioc_id", "ioc"),
-    _name("tunnel_or_prefilter_rule_uuid", "tunnel_rule"),
-    _name("prefilter_policy_uuid", "prefilter_policy"),
-    _name("file_policy_uuid", "file_policy"),
+    Name(("ioc_id",), "ioc", ("ioc_category", "ioc_event_type")),
+    _name("application_protocol_id", "application"),
+    _name("client_country", "country"),
+    _name("security_intelligence_uuid", "security_intelligence_category_uuid"),
+    # correlation events (record 112)
     _name("correlation_policy_id", "correlation_policy"),
     _name("correlation_rule_id", "correlation_rule"),
-    _name("fingerprint_uuid", "fingerprint"),
-    _name("source_type_id", "source_type"),
-    _name("source_application_id", "source_application"),
-    _name("source_detector_id", "source_detector"),
-    _name("criticality_id", "criticality"),
+    _name("trigger_device_id", "device"),
+    *(spec for side in ("source", "destination") for spec in (
+        _name(f"{side}_user_id", "user"),
+        _name(f"{side}_server_id", "application"),
+        _name(f"{side}_criticality_id", "criticality"),
+        Name((f"{side}_os_fingerprint_uuid",), "fingerprint",
+             (f"{side}_os_fingerprint_name", f"{side}_os_fingerprint_vendor",
+              f"{side}_os_fingerprint_version")),
+    )),
 )
 """Ids any record may carry, by field name (a field name means the same in every record)."""
 
@@ -171,10 +176,10 @@ TIMES: dict[str, str | None] = {
     "malware_event_timestamp": None,
     "file_timestamp": None,
     "last_seen": None,
-    "first_seen": None,
-    "login_time": None,
-    "logoff_time": None,
-    "correlation_event_second": "correlation_event_microsecond",
+    "start_time": None,
+    "timestamp": None,
+    "correlation_event_second": None,
+    "trigger_event_second": "trigger_event_microsecond",
 }
 
 

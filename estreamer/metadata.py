@@ -99,7 +99,7 @@ LEARN: dict[int, Learn] = {
     145: _uuids("access_control_policy"),
     146: _uuids("prefilter_policy"),
     147: _uuids("tunnel_rule"),
-    161: _ids("ioc"),
+    161: Learn("ioc", ("id",), ("category", "ioc_event_type")),
     280: Learn("security_intelligence_category",
                ("access_control_policy_uuid", "id"), ("name",)),
     281: _ids("security_intelligence_source_destination"),

@@ -264,3 +264,43 @@ def test_a_kind_from_a_newer_release_is_skipped(tmp_path):
     path.write_text(json.dumps({"format": 1, "kinds": {"future": [[1, "x"]],
                                                         "device": [[1, "a"]]}}))
     assert MetadataCache.open(path).get("device", 1) == "a"
+
+
+def test_vpn_login_names_the_user_and_the_client_country_in_its_sessions():
+    decorator = Decorator()
+    learn_all(decorator)
+    header = {"device_id": 1, "has_ipv6": 0, "event_type": 1004, "event_subtype": 1,
+              "event_second": 1_700_000_000}
+    record = wire(170, {"discovery_header": header, "block_type": 167,
+                        "timestamp": 1_700_000_000, "user_id": 1001, "username": "alice",
+                        "application_protocol_id": 676, "user_ip": "10.0.0.9",
+                        "vpn_sessions": [{"block_type": 166, "index": 1,
+                                          "client_country": 840, "client_ip": "198.51.100.7"}]},
+                  archive=1_700_000_000)
+    assert record.fields["vpn_sessions"][0]["client_ip"] == "198.51.100.7"
+    event = decorate(decorator, record)
+    assert event["user_name"] == "alice"
+    assert event["application_protocol_name"] == "HTTP"
+    assert event["timestamp_iso"] == "2023-11-14T22:13:20Z"
+    assert event["discovery_header"]["device_name"] == "ftd-hq-01"
+    assert event["record_category"] == "user"
+
+
+def test_correlation_event_names_both_ends():
+    decorator = Decorator()
+    learn_all(decorator, [*METADATA, (69, {"id": 3, "name": "Watch admins", "description": "",
+                                           "uuid": POLICY, "revision_uuid": POLICY}),
+                          (70, {"id": 9, "name": "Admin login from abroad", "description": "",
+                                "rule_event_type": "user", "uuid": POLICY,
+                                "revision_uuid": POLICY, "allow_list_uuid": POLICY})])
+    event = decorate(decorator, wire(112, {
+        "block_type": 156, "device_id": 1, "correlation_policy_id": 3,
+        "correlation_rule_id": 9, "priority_id": 2, "source_user_id": 1001,
+        "destination_server_id": 676, "trigger_event_second": 1_700_000_000,
+        "trigger_event_microsecond": 7, "source_country": 840}, archive=1_700_000_000))
+    assert event["correlation_policy_name"] == "Watch admins"
+    assert event["correlation_rule_name"] == "Admin login from abroad"
+    assert event["source_user_name"] == "alice"
+    assert event["destination_server_name"] == "HTTP"
+    assert event["priority_name"] == "medium"
+    assert event["trigger_event_second_iso"] == "2023-11-14T22:13:20.000007Z"

@@ -81,6 +81,14 @@ class Values:
                     values.update(inner)
                 else:
                     values[name] = inner
+            elif isinstance(kind, L.ListOf):
+                # Two items, so the list walks past its first inner block.
+                inner = kind.inner
+                values[name] = [
+                    {"block_type": inner.types[0],
+                     **self.layout(L.block_layout(inner.series, inner.types[0]).layout)}
+                    for _ in range(2)
+                ]
             else:
                 raise AssertionError(f"no value generator for {kind!r}; add one")
         for name, kind in lengths:
@@ -152,8 +160,11 @@ def test_discovery_header_without_ipv6_round_trips():
 
 def test_every_record_is_reachable_from_a_block_type_it_expects():
     # A registered block that no record accepts is dead weight or a missing dispatch entry.
-    used = {(kind.series, t) for r in RECORDS.values() for _, kind in r.layout
-            if isinstance(kind, L.Block) for t in kind.types}
+    layouts = [r.layout for r in RECORDS.values()] + [c.layout for c in L.BLOCKS.values()]
+    kinds = [kind for layout in layouts for _, kind in layout]
+    blocks = [k for k in kinds if isinstance(k, L.Block)]
+    blocks += [k.inner for k in kinds if isinstance(k, L.ListOf)]  # list items are blocks too
+    used = {(kind.series, t) for kind in blocks for t in kind.types}
     assert used == set(L.BLOCKS)
 
 

@@ -7,7 +7,15 @@ English and documented in docs/fields.md."""
 from dataclasses import dataclass, field
 
 from estreamer.protocol.layout import CompiledLayout, compile_layout, register_blocks
-from estreamer.protocol.tables import connection, file_malware, intrusion, metadata
+from estreamer.protocol.tables import (
+    connection,
+    correlation,
+    discovery,
+    file_malware,
+    intrusion,
+    metadata,
+    user,
+)
 
 
 @dataclass(frozen=True)
@@ -23,9 +31,13 @@ class RecordLayout:
 
 RECORDS: dict[int, RecordLayout] = {}
 
-for _module in (metadata, intrusion, connection, file_malware):
+_MODULES = (metadata, intrusion, connection, file_malware, discovery, user, correlation)
+for _module in _MODULES:
+    for _key in _module.BLOCKS:
+        if any(_key in other.BLOCKS for other in _MODULES if other is not _module):
+            raise ValueError(f"block {_key} defined twice")
     register_blocks(_module.BLOCKS)
-for _module in (metadata, intrusion, connection, file_malware):
+for _module in _MODULES:
     for _record_type, (_name, _category, _layout) in _module.RECORDS.items():
         if _record_type in RECORDS:
             raise ValueError(f"record type {_record_type} defined twice")

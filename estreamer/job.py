@@ -5,7 +5,7 @@ import threading
 from collections.abc import Callable
 
 from estreamer.client.bookmark import Bookmark, bookmark_path
-from estreamer.client.runner import Runner
+from estreamer.client.runner import Runner, idle_timeout_for
 from estreamer.config import Secret, Settings
 from estreamer.decorate import Decorator
 from estreamer.formats import get_formatter
@@ -66,6 +66,7 @@ def build_runner(
         start_timestamp=settings.initial_timestamp(bookmark.timestamp),
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.response_timeout,
+        idle_timeout=idle_timeout_for(settings.response_timeout),
         monitor_period=settings.monitor.period,
         stop=stop,
         explain=lambda exc: explain_tls_failure(exc, host=server.host, port=server.port),

@@ -2,9 +2,30 @@
 
 Failures that a retry cannot fix (certificates, passwords, a server that refuses us right
 after the handshake) end the run with one plain sentence; network hiccups and server
-errors are retried with backoff, resuming from the bookmark."""
+errors are retried with backoff, resuming from the bookmark.
+
+Reconnecting, in detail:
+
+* Backoff: attempt n after n failures in a row waits `first_retry_delay · 2^(n-1)` seconds,
+  at most `MAX_RETRY_DELAY`, times a random factor in [0.5, 1] ("equal jitter": many
+  clients cut off by one FMC restart do not come back in lock step, and no wait is ever
+  shorter than half the nominal one). Each wait is logged with its attempt number. A
+  connection that delivered data before it failed starts the count again at 1: a link that
+  drops once an hour is not a server that has been down for an hour.
+* Silence: `responseTimeout` keeps eNcore's meaning, the longest one socket read waits
+  before the loop looks up (to commit, report, notice a stop). It is not a verdict on the
+  FMC: an idle FMC may legitimately send nothing for a while. The verdict is the idle
+  timeout: no byte at all (no data, no Null keepalive) for `idle_timeout` seconds, by
+  default `IDLE_READS` read timeouts (2 minutes with eNcore's responseTimeout of 2 s),
+  means the FMC or the path to it hung; the client drops the connection and reconnects
+  with backoff, resuming from the bookmark.
+* A close before the server sent a single byte is what an FMC does when the certificate's
+  CN is not the client's address, but also what a server restart can look like. Two in a
+  row before this run ever streamed are taken as the CN refusal and end the run with that
+  sentence; otherwise it is retried like any other close."""
 
 import logging
+import random
 import ssl
 import threading
 import time
@@ -28,8 +49,27 @@ log = logging.getLogger("Receiver")
 monitor_log = logging.getLogger("Monitor")
 
 
+MAX_RETRY_DELAY = 60.0
+"""Longest wait between reconnect attempts, in seconds (before jitter)."""
+IDLE_READS = 60
+"""Default idle timeout, in read timeouts (`responseTimeout`)."""
+
+
 class FatalRunError(EstreamerError):
     """The run cannot go on without the user changing something; the message says what."""
+
+
+class ServerSilent(EstreamerError):
+    """No byte from the server for longer than the idle timeout."""
+
+
+class ClosedBeforeAnswer(EstreamerError):
+    """The server closed the connection before sending a single byte."""
+
+
+def idle_timeout_for(response_timeout: float) -> float:
+    """The idle timeout that goes with eNcore's `responseTimeout` (see the module doc)."""
+    return IDLE_READS * response_timeout
 
 
 @dataclass
@@ -44,6 +84,22 @@ class RunResult:
     @property
     def rate(self) -> float:
         return self.handled / self.seconds if self.seconds > 0 else 0.0
+
+
+def _alert_behind(connection: Connection, exc: BaseException) -> BaseException:
+    """With TLS 1.3 the server judges the client certificate after the client's handshake
+    is done, so a rejection can first show up as EOF on the request's write while the
+    server's alert (which names the reason) still waits to be read: read it if it is there."""
+    if not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError) or connection.sock is None:
+        return exc
+    try:
+        connection.sock.recv(1)
+    except ssl.SSLError as alert:
+        if not isinstance(alert, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return alert
+    except OSError:
+        pass
+    return exc
 
 
 def format_bookmark(timestamp: int | None) -> str:
@@ -72,9 +128,11 @@ class Runner:
         max_retries: int | None = None,
         on_record: Callable[[Record], None] | None = None,
         first_retry_delay: float = 2.0,
+        rng: random.Random | None = None,
     ):
         """`on_record` is called with each record handed to the outputs (not duplicates,
-        not filtered ones)."""
+        not filtered ones). `rng` draws the backoff jitter (a seeded one makes it
+        repeatable)."""
         self.host = host
         self.port = port
         self.context = context
@@ -91,7 +149,10 @@ class Runner:
         self.max_retries = max_retries
         self.on_record = on_record
         self.first_retry_delay = first_retry_delay
+        self.rng = rng or random.Random()
         self.connections = 0
+        self.streamed = False  # some connection of this run got an answer from the server
+        self._progress = False  # the current connection delivered data
         self._started = 0.0
         self._last_report = 0.0
 
@@ -110,25 +171,34 @@ class Runner:
         deadline = None if duration is None else self._started + duration
         monitor_log.info("Starting. 0 handled; average rate 0 ev/sec;")
         failures = 0
+        closed_before_answer = 0  # such closes in a row
         reason = "stopped"
         try:
             while not self.stop.is_set():
+                self._progress = False
                 try:
                     reason = self._one_connection(max_records, deadline, stop_when_idle)
-                    failures = 0
-                    if reason != "reconnect":
-                        break
+                    break
                 except FatalRunError:
                     raise
                 except (OSError, ConnectionClosed, EstreamerError) as exc:
-                    failures += 1
-                    # A close mid-stream is just that; only a close before any answer is
-                    # the FMC's silent certificate refusal that explain() describes.
-                    sentence = str(exc) if isinstance(exc, ConnectionClosed) else self.explain(exc)
+                    failures = 1 if self._progress else failures + 1
+                    if isinstance(exc, ClosedBeforeAnswer):
+                        closed_before_answer += 1
+                        sentence = str(exc)
+                        if closed_before_answer >= 2 and not self.streamed:
+                            raise FatalRunError(sentence) from exc
+                    else:
+                        closed_before_answer = 0
+                        # A close mid-stream is just that: explain() would read it as the
+                        # FMC's silent certificate refusal.
+                        sentence = (str(exc) if isinstance(exc, ConnectionClosed | ServerSilent)
+                                    else self.explain(exc))
                     if self.max_retries is not None and failures > self.max_retries:
                         raise FatalRunError(sentence) from exc
                     delay = self._backoff(failures)
-                    log.error("%s Retrying in %.0f s.", sentence, delay)
+                    log.error("%s. Reconnect attempt %d in %.1f s.", sentence.rstrip("."),
+                              failures, delay)
                     if self.stop.wait(delay):
                         break
         finally:
@@ -152,8 +222,10 @@ class Runner:
 
     def _backoff(self, failures: int) -> float:
         """Seconds to wait before reconnect attempt `failures`: doubling from
-        `first_retry_delay` (2, 4, 8 … by default), at most 60."""
-        return min(60.0, self.first_retry_delay * 2.0 ** min(failures - 1, 6))
+        `first_retry_delay` (2, 4, 8 … by default) up to MAX_RETRY_DELAY, times a jitter
+        factor in [0.5, 1]."""
+        nominal = min(MAX_RETRY_DELAY, self.first_retry_delay * 2.0 ** min(failures - 1, 16))
+        return nominal * self.rng.uniform(0.5, 1.0)
 
     def initial_timestamp(self) -> int:
         """The first connection honours `start`; every reconnect resumes from the bookmark
@@ -182,6 +254,8 @@ class Runner:
         )
         try:
             connection.open()
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            raise  # a close during the handshake: a restarting server or a broken path
         except ssl.SSLError as exc:
             # Certificates, CAs and TLS versions do not fix themselves: no retry.
             raise FatalRunError(self.explain(exc)) from exc
@@ -193,13 +267,13 @@ class Runner:
             log.info(
                 "EventStreamRequest: initial timestamp %d, flags 0x%08x", initial, int(self.flags)
             )
-            connection.send(session.start())
             try:
+                connection.send(session.start())
                 for event in connection.events(session):
                     now = time.monotonic()
                     kind = type(event)
                     if kind is Record:
-                        got_response = True
+                        got_response = self.streamed = self._progress = True
                         last_data = last_record = now
                         if pipeline.handle(event) and self.on_record is not None:
                             self.on_record(event)
@@ -207,7 +281,7 @@ class Runner:
                             return "record limit reached"
                         continue
                     if kind is BundleReceived:
-                        got_response = True
+                        got_response = self.streamed = self._progress = True
                         last_data = now
                         pipeline.maybe_commit()
                     elif event is None:
@@ -218,10 +292,10 @@ class Runner:
                         ):
                             return "caught up"
                         if now - last_data > self.idle_timeout:
-                            log.warning(
-                                "No data or keepalive for %.0f s; reconnecting.", now - last_data
+                            raise ServerSilent(
+                                f"No data or keepalive from {self.host}:{self.port} for "
+                                f"{now - last_data:.1f} s (idle timeout {self.idle_timeout:g} s)."
                             )
-                            return "reconnect"
                     elif kind is ServerError:
                         raise EstreamerError(f"the server sent error {event.code}: {event.text}")
                     elif kind is SessionFailed:
@@ -240,11 +314,18 @@ class Runner:
                     if deadline is not None and now >= deadline:
                         return "duration reached"
             except (ConnectionClosed, ssl.SSLError) as exc:
-                if not got_response:
+                framer = session.decoder.framer
+                if not got_response and framer.offset + framer.buffered == 0:
+                    exc = _alert_behind(connection, exc)
+                    if isinstance(exc, ssl.SSLError) and not isinstance(
+                        exc, ssl.SSLEOFError | ssl.SSLZeroReturnError
+                    ):
+                        # With TLS 1.3 a rejected client certificate shows up only here, at
+                        # the first read, as the server's alert.
+                        raise FatalRunError(self.explain(exc)) from exc
                     # FMC closes silently when the certificate CN is not the client's
-                    # address; with TLS 1.3 a rejected client certificate also shows up
-                    # only here, at the first read.
-                    raise FatalRunError(self.explain(exc)) from exc
+                    # address (run() decides whether this was that).
+                    raise ClosedBeforeAnswer(self.explain(exc)) from exc
                 raise
         finally:
             connection.close()

@@ -15,6 +15,23 @@ that reconnects afterwards gets a clean stream — the case a reconnect test wan
   still fits its layout, so a client keeps it (eNcore shows such text as hex).
 - `corrupt-record`: bundle N carries one extra User record (98) whose string block claims
   more bytes than the record has; the client must report and skip that record only.
+- `close-header`: the first `HEADER_CUT` bytes of bundle N's 8-byte message header, then
+  the connection closes (the client holds a header it can never finish).
+- `close-tls`: the first half of bundle N through TLS, then the first bytes of a TLS record
+  written straight to the socket, then the socket is shut down without a TLS close_notify:
+  the client's TLS layer sees a record cut short. The record's bytes are not a real
+  encryption of anything, which the client cannot tell: it cannot decrypt a record before
+  it is whole, so a cut real record and this one look the same to it.
+- `silent`: from bundle N on, nothing more at all (no bundles, no keepalives) while the
+  connection stays open: a hung FMC, which only a client-side idle timeout can detect.
+- `slow`: from bundle N on, the session sends at most `value` bytes per second (default
+  `SLOW_RATE`): backpressure from a slow server or link.
+- `restart`: instead of bundle N, the whole emulator stops (every connection drops, the
+  port closes) and starts again on the same port `value` seconds later (default
+  `RESTART_DOWNTIME`), keeping its history and ledger, like an FMC service restart.
+
+`value` is the one number a fault kind may take (`slow`, `restart`); `Fault.parse` reads it
+after `=`.
 
 Injected records are in the ledger with `injected=True`; a cut bundle is not in the ledger
 at all (its records never arrived whole)."""
@@ -26,7 +43,19 @@ from dataclasses import dataclass
 
 from estreamer.errors import ConfigError
 
-KINDS = ("error", "close", "unknown-record", "garbage-string", "corrupt-record")
+KINDS = ("error", "close", "unknown-record", "garbage-string", "corrupt-record",
+         "close-header", "close-tls", "silent", "slow", "restart")
+
+CUTS = ("close", "close-header", "close-tls")
+"""Faults that send part of bundle N and close: those records are not in the ledger."""
+
+HEADER_CUT = 5
+"""Bytes of the 8-byte message header sent by `close-header`: version, type and one byte of
+the length word, so the cut falls inside the length itself."""
+SLOW_RATE = 16 * 1024
+"""Bytes per second of a `slow` session unless the fault says otherwise."""
+RESTART_DOWNTIME = 0.5
+"""Seconds the port stays closed during a `restart` unless the fault says otherwise."""
 
 UNKNOWN_RECORD_TYPE = 9999
 """No source names a record 9999 (fact sheet §9), so every client must treat it as unknown."""
@@ -44,24 +73,46 @@ class Fault:
     session: int | None = 1  # 1-based session number; None: every session
     code: int = DEFAULT_ERROR_CODE
     text: str = DEFAULT_ERROR_TEXT
+    value: float | None = None  # bytes per second for `slow`, seconds down for `restart`
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown fault {self.kind!r}; expected one of {', '.join(KINDS)}")
         if self.bundle < 0 or (self.bundle == 0 and self.kind != "error"):
             raise ConfigError(f"fault {self.kind!r} needs a bundle number ≥ 1")
+        if self.value is not None:
+            if self.kind not in ("slow", "restart"):
+                raise ConfigError(f"fault {self.kind!r} takes no value")
+            if self.value < 0 or (self.kind == "slow" and self.value == 0):
+                least = "above 0" if self.kind == "slow" else "of at least 0"
+                raise ConfigError(f"fault {self.kind!r} needs a value {least}")
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second of a `slow` fault."""
+        return self.value if self.value is not None else SLOW_RATE
+
+    @property
+    def downtime(self) -> float:
+        """Seconds without a listener during a `restart` fault."""
+        return self.value if self.value is not None else RESTART_DOWNTIME
 
     def applies(self, session: int, bundle: int) -> bool:
         return self.bundle == bundle and (self.session is None or self.session == session)
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
-        """`KIND[@BUNDLE][/SESSION]`, SESSION a number or `*` for every session:
-        `close@3`, `error@0`, `unknown-record@2/*`. For a command-line `--fault` option."""
+        """`KIND[@BUNDLE][/SESSION][=VALUE]`, SESSION a number or `*` for every session:
+        `close@3`, `error@0`, `unknown-record@2/*`, `slow@1=4096`, `restart@5=2`. For a
+        command-line `--fault` option."""
         text = spec.strip()
         session: int | None = 1
         bundle = 1
+        value: float | None = None
         try:
+            if "=" in text:
+                text, _, amount = text.partition("=")
+                value = float(amount)
             if "/" in text:
                 text, _, who = text.partition("/")
                 session = None if who == "*" else int(who)
@@ -70,9 +121,9 @@ class Fault:
                 bundle = int(at)
         except ValueError:
             raise ConfigError(
-                f"cannot read fault {spec!r}; expected KIND[@BUNDLE][/SESSION]"
+                f"cannot read fault {spec!r}; expected KIND[@BUNDLE][/SESSION][=VALUE]"
             ) from None
-        return cls(text, bundle, session)
+        return cls(text, bundle, session, value=value)
 
 
 def injected_record(kind: str) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import select
 import socket
 import ssl
@@ -33,6 +34,8 @@ POLL_INTERVAL = 0.05
 """How often an idle session looks for live events (and for stop())."""
 DRAIN_TIMEOUT = 0.5
 """How long a closing session reads what the client still sends (see _close)."""
+SLOW_TICK = 0.05
+"""A `slow` session sends one piece per tick."""
 
 
 class Emulator:
@@ -58,7 +61,9 @@ class Emulator:
       the FMC does (on by default).
 
     `start()` runs it in background threads and returns the bound port; `stop()` ends it;
-    `ledger` records every record sent. Also a context manager (start on enter)."""
+    `restart(downtime)` stops it and starts it again on the same port, keeping the history,
+    the ledger and the session count (so faults for session 1 do not fire again); `ledger`
+    records every record sent. Also a context manager (start on enter)."""
 
     def __init__(
         self,
@@ -92,11 +97,13 @@ class Emulator:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._restart_lock = threading.Lock()
         self._connections = 0
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> int:
+        self._stopping.clear()  # a restart reuses this object
         if not (self.cert_dir / SERVER_CERT).exists():
             init_certs(self.cert_dir)
         self._context = server_context(self.cert_dir / SERVER_CERT, self.cert_dir / SERVER_KEY,
@@ -129,8 +136,21 @@ class Emulator:
         for sock in sockets:  # unblocks a thread stuck in sendall to a client that stalled
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        current = threading.current_thread()
         for thread in self._threads:
-            thread.join(timeout=5)
+            if thread is not current:
+                thread.join(timeout=5)
+        self._threads = []
+
+    def restart(self, downtime: float = 0.0) -> int:
+        """Stop, stay down `downtime` seconds (connections are refused meanwhile), start on
+        the same port. Returns the port."""
+        with self._restart_lock:  # a test's restart and a `restart` fault may overlap
+            log.info("Event Streamer:ConnectionHandler [INFO] Restarting (%.1f s down)",
+                     downtime)
+            self.stop()
+            time.sleep(downtime)
+            return self.start()
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -241,7 +261,7 @@ class Emulator:
                         return
                     reply = session.receive(data)
                     if reply:
-                        tls.sendall(reply)
+                        self._send(tls, session, reply)
                         last_sent = time.monotonic()
                     if session.closed:
                         _close(tls)
@@ -252,21 +272,60 @@ class Emulator:
                 self.history.advance(time.time())
                 bundle = session.next_bundle()
                 if bundle is not None:
-                    tls.sendall(bundle.data)
+                    self._send(tls, session, bundle.data)
                     last_sent = time.monotonic()
                     if bundle.complete and bundle.sequence is not None:
                         self.ledger.append(number, bundle.sequence, bundle.records)
+                    if bundle.restart is not None:
+                        # Another thread: stop() joins the session threads, this one too.
+                        threading.Thread(target=self.restart, args=(bundle.restart,),
+                                         name="emulator-restart", daemon=True).start()
+                        return
+                    if bundle.cut_tls:
+                        _cut_tls_record(tls)
+                        return
                     if bundle.close_after:
                         _close(tls)
                         return
                     wait = 0.0  # more may be ready: only glance at the socket
                 elif time.monotonic() - last_sent >= self.keepalive_interval:
-                    tls.sendall(session.keepalive())
+                    keepalive = session.keepalive()  # nothing from a silent session
+                    if keepalive:
+                        tls.sendall(keepalive)
                     last_sent = time.monotonic()
         except (OSError, ssl.SSLError) as exc:
             # The client may leave at any moment; that ends this session, nothing else.
             log.info("EventStreamer child(%s):sfestreamer [INFO] Connection ended: %s", peer,
                      exc)
+
+
+    def _send(self, tls: ssl.SSLSocket, session: ServerSession, data: bytes) -> None:
+        """sendall, or at most `session.send_rate` bytes per second once a `slow` fault
+        fired: small pieces with pauses, checking for stop() between them."""
+        rate = session.send_rate
+        if rate is None:
+            tls.sendall(data)
+            return
+        piece = max(1, int(rate * SLOW_TICK))
+        for start in range(0, len(data), piece):
+            if self._stopping.is_set():
+                raise ConnectionAbortedError("the emulator is stopping")
+            tls.sendall(data[start:start + piece])
+            time.sleep(SLOW_TICK)
+
+
+def _cut_tls_record(tls: ssl.SSLSocket) -> None:
+    """End the connection inside a TLS record: the 5-byte header of an application-data
+    record promising 16 KiB, a little of its body, then a TCP shutdown with no close_notify.
+    Written below TLS, on the socket's file descriptor, since TLS itself only writes whole
+    records."""
+    partial = b"\x17\x03\x03\x40\x00" + bytes(range(64))
+    with contextlib.suppress(OSError):
+        os.write(tls.fileno(), partial)
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(tls, socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        tls.close()
 
 
 def _close(tls: ssl.SSLSocket) -> None:

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from estreamer.emulator.faults import Fault, injected_record
+from estreamer.emulator.faults import CUTS, HEADER_CUT, Fault, injected_record
 from estreamer.emulator.history import History, HistoryRecord, block_for
 from estreamer.emulator.ledger import SentRecord
 from estreamer.errors import ProtocolError
@@ -149,6 +149,8 @@ class Outgoing:
     records: tuple[SentRecord, ...] = ()
     close_after: bool = False  # the server closes the connection once `data` is out
     complete: bool = True  # False: `data` is a deliberately cut bundle (a fault)
+    cut_tls: bool = False  # after `data`, cut the connection inside a TLS record
+    restart: float | None = None  # restart the whole emulator, down this many seconds
 
 
 class ServerSession:
@@ -181,6 +183,8 @@ class ServerSession:
         self.sequence = 0  # last bundle sequence handed out
         self.acks = 0  # Nulls received from the client
         self.close_reason: str | None = None
+        self.silent = False  # a `silent` fault fired: send nothing more, not even keepalives
+        self.send_rate: float | None = None  # bytes per second once a `slow` fault fired
         self._framer = Framer(MAX_CLIENT_MESSAGE)
         self._metadata_pos = 0
         self._event_pos = 0
@@ -283,12 +287,13 @@ class ServerSession:
     # -- output -------------------------------------------------------------------------------
 
     def keepalive(self) -> bytes:
-        return encode_null()
+        """A Null keepalive, or nothing from a session gone silent by fault."""
+        return b"" if self.silent else encode_null()
 
     def next_bundle(self) -> Outgoing | None:
         """The next bundle of up to `bundle_records` records, or None when nothing new is
         available (the server then waits, sending keepalives)."""
-        if not self.streaming:
+        if not self.streaming or self.silent:
             return None
         sequence = self.sequence + 1
         records = self._take(self.bundle_records)
@@ -298,23 +303,45 @@ class ServerSession:
             # Fires only when there is data to replace; the records taken are never sent,
             # which is what a client sees from an FMC that fails mid-stream.
             return self._error_fault(sequence)
+        if self._fault(sequence, "silent") is not None:
+            # Like "error", the records taken are never sent; a reconnect asks for them again.
+            self._log(logging.INFO, "sfestreamer", f"Fault: silent from bundle {sequence} on")
+            self.silent = True
+            return None
+        restart = self._fault(sequence, "restart")
+        if restart is not None:
+            self._log(logging.INFO, "sfestreamer",
+                      f"Fault: restarting instead of bundle {sequence} "
+                      f"({restart.downtime:g} s down)")
+            self._close(f"fault: restart at bundle {sequence}")
+            return Outgoing(b"", None, close_after=True, restart=restart.downtime)
+        slow = self._fault(sequence, "slow")
+        if slow is not None:
+            self._log(logging.INFO, "sfestreamer",
+                      f"Fault: slow from bundle {sequence} on ({slow.rate:g} bytes/s)")
+            self.send_rate = slow.rate
         self.sequence = sequence
         for fault in self.faults:
-            if fault.applies(self.session_number, sequence) and fault.kind not in ("error",
-                                                                                   "close"):
+            if fault.applies(self.session_number, sequence) and fault.kind in (
+                    "unknown-record", "garbage-string", "corrupt-record"):
                 raw = injected_record(fault.kind)
                 records.insert(len(records) // 2, (raw, True))
                 self._log(logging.INFO, "sfestreamer",
                           f"Fault: {fault.kind} in bundle {sequence}")
         data = encode_bundle(self.connection_id, sequence, [raw for raw, _ in records])
         sent = tuple(_sent(raw, injected) for raw, injected in records)
-        if self._fault(sequence, "close") is not None:
+        cut = next((f for f in self.faults
+                    if f.kind in CUTS and f.applies(self.session_number, sequence)), None)
+        if cut is not None:
+            keep = HEADER_CUT if cut.kind == "close-header" else len(data) // 2
+            where = "header of" if cut.kind == "close-header" else "TLS record in" \
+                if cut.kind == "close-tls" else ""
             self._log(logging.INFO, "sfestreamer",
-                      f"Fault: closing inside bundle {sequence} after {len(data) // 2} "
-                      f"of {len(data)} bytes")
-            self._close(f"fault: cut inside bundle {sequence}")
-            return Outgoing(data[: len(data) // 2], sequence, sent, close_after=True,
-                            complete=False)
+                      f"Fault: closing inside {where} bundle {sequence} after {keep} "
+                      f"of {len(data)} bytes".replace("  ", " "))
+            self._close(f"fault: {cut.kind} in bundle {sequence}")
+            return Outgoing(data[:keep], sequence, sent, close_after=True, complete=False,
+                            cut_tls=cut.kind == "close-tls")
         return Outgoing(data, sequence, sent)
 
     def _take(self, limit: int) -> list[tuple[bytes, bool]]:

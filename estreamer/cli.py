@@ -1,4 +1,4 @@
-"""Command line: `estreamer decode | run | test | demo | emulate | certs`."""
+"""Command line: `estreamer decode | run | demo | emulate | certs`."""
 
 import argparse
 import logging
@@ -33,14 +33,6 @@ def _run(args: argparse.Namespace) -> int:
     from estreamer.commands import run_command
 
     return run_command(args.config, args.log_level_given)
-
-
-def _test(args: argparse.Namespace) -> int:
-    from estreamer.diagnose import diagnose_command
-
-    if args.log_level_given is None:  # the checks speak for themselves; library INFO is noise
-        setup_logging("WARNING")
-    return diagnose_command(args.config, args.verbose, args.seconds)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -91,17 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
     run.set_defaults(handler=_run)
 
-    test = commands.add_parser(
-        "test", help="check config, certificate, network, TLS and eStreamer; name the fault"
-    )
-    test.add_argument("-c", "--config", default="estreamer.conf",
-                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
-    test.add_argument("--verbose", action="store_true",
-                      help="print every message exchanged as annotated hex")
-    test.add_argument("--seconds", type=float, default=5.0,
-                      help="how long to listen for records (default 5)")
-    test.set_defaults(handler=_test)
-
     demo = commands.add_parser(
         "demo", help="run the client against the bundled FMC emulator on loopback"
     )
@@ -123,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--fault", action="append", default=[],
                          help="inject a fault, e.g. close@3 (see estreamer/emulator/faults.py)")
     emulate.set_defaults(handler=_emulate)
+
+    records = commands.add_parser(
+        "records", help="the record types this client decodes, with their blocks"
+    )
+    records.set_defaults(handler=_records)
 
     certs = commands.add_parser("certs", help="certificates like FMC's eStreamer 'Create Client'")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")

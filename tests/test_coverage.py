@@ -1,0 +1,31 @@
+"""The coverage table is generated from the tables and cannot drift from them."""
+
+from pathlib import Path
+
+from estreamer.cli import main
+from estreamer.coverage import FACT_SHEET_RECORDS, render_markdown, rows
+from estreamer.protocol.tables import RECORDS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_records_doc_is_current():
+    committed = (ROOT / "docs" / "records.md").read_text(encoding="utf-8")
+    assert committed == render_markdown(), (
+        "docs/records.md is stale: run `python -m estreamer.coverage > docs/records.md`")
+
+
+def test_every_table_and_every_fact_sheet_type_has_a_row():
+    table = {row[0]: row for row in rows()}
+    assert set(table) == set(RECORDS) | set(FACT_SHEET_RECORDS)
+    assert table[400][3] == "2/41, 2/60, 2/81, 2/85"
+    assert table[71][2] == "connection"
+    assert table[95][3] == "1/167, 1/159"
+    assert table[10][4].startswith("not covered")
+
+
+def test_records_command_prints_the_table(capsys):
+    assert main(["records"]) == 0
+    out = capsys.readouterr().out
+    assert "Intrusion Event" in out and "New VPN Login" in out
+    assert out.strip().endswith("not yet.")

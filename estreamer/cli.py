@@ -47,12 +47,6 @@ def _emulate(args: argparse.Namespace) -> int:
     return emulate_command(args.dir, args.listen, args.rate, args.seed, args.history, args.fault)
 
 
-def _records(args: argparse.Namespace) -> int:
-    from estreamer.coverage import records_command
-
-    return records_command()
-
-
 def _certs_init(args: argparse.Namespace) -> int:
     from estreamer.commands import certs_init_command
 

@@ -1,4 +1,4 @@
-"""Command line: `estreamer decode | run | demo | emulate | certs`."""
+"""Command line: `estreamer decode | run | test | demo | emulate | certs`."""
 
 import argparse
 import logging
@@ -35,6 +35,14 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(args.config, args.log_level_given)
 
 
+def _test(args: argparse.Namespace) -> int:
+    from estreamer.diagnose import diagnose_command
+
+    if args.log_level_given is None:  # the checks speak for themselves; library INFO is noise
+        setup_logging("WARNING")
+    return diagnose_command(args.config, args.verbose, args.seconds)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from estreamer.commands import demo_command
 
@@ -45,6 +53,12 @@ def _emulate(args: argparse.Namespace) -> int:
     from estreamer.commands import emulate_command
 
     return emulate_command(args.dir, args.listen, args.rate, args.seed, args.history, args.fault)
+
+
+def _records(args: argparse.Namespace) -> int:
+    from estreamer.coverage import records_command
+
+    return records_command()
 
 
 def _certs_init(args: argparse.Namespace) -> int:
@@ -76,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", default="estreamer.conf",
                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
     run.set_defaults(handler=_run)
+
+    test = commands.add_parser(
+        "test", help="check config, certificate, network, TLS and eStreamer; name the fault"
+    )
+    test.add_argument("-c", "--config", default="estreamer.conf",
+                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
+    test.add_argument("--verbose", action="store_true",
+                      help="print every message exchanged as annotated hex")
+    test.add_argument("--seconds", type=float, default=5.0,
+                      help="how long to listen for records (default 5)")
+    test.set_defaults(handler=_test)
 
     demo = commands.add_parser(
         "demo", help="run the client against the bundled FMC emulator on loopback"

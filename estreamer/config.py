@@ -60,11 +60,11 @@ LOG_LEVELS: Mapping[str, int] = MappingProxyType({
 START_GENESIS, START_NOW, START_BOOKMARK = 0, 1, 2
 
 ENCORE_ADAPTERS = frozenset({
-    "base64", "binary", "binstr", "ccad", "cef", "cef2", "csv", "json", "kvpair",
+    "base64", "binary", "binstr", "ccad", "cef", "cef2", "csv", "ecs", "json", "kvpair",
     "netwitness", "ocsf", "popo", "pretty", "splunk",
 })
-"""Every adapter name some eNcore release accepts; another name is a typo."""
-SUPPORTED_ADAPTERS = frozenset({"json", "splunk", "cef"})
+"""Every adapter name some eNcore release accepts (and our `ecs`); another name is a typo."""
+SUPPORTED_ADAPTERS = frozenset({"json", "splunk", "cef", "ecs"})
 """The eNcore adapters this project formats. The rest are reported as unsupported."""
 
 DEFAULT_OUTPUT_URI = "relfile:///data/json/encore.{0}.json"
@@ -128,6 +128,8 @@ class StreamOptions:
 
     max_logs: int = 10000  # lines per file before rotating
     rotate: bool = True
+    # Options of network streams (syslog, HEC), checked by estreamer.outputs.open_output.
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,9 +571,15 @@ def _read_outputter(reader: _Reader, data: Any, index: int) -> Outputter:
     stream = o.sub("stream", required=True)
     uri = stream.get("uri", _uri)
     opts = stream.sub("options")
+    file_stream = uri.split("://", 1)[0].lower() in ("relfile", "file", "stdout")
     options = StreamOptions(
         max_logs=opts.get("maxLogs", _int(1), 10000),
         rotate=opts.get("rotate", _bool, True),
+        # A network stream's own options are judged where the stream is opened, against
+        # the stream's kind; here they are only carried.
+        extra=MappingProxyType({} if file_stream else {
+            k: opts.raw(k) for k in list(opts.data)
+            if k not in ("maxLogs", "rotate") and not k.endswith("@comment")}),
     )
     opts.finish(_UNSUPPORTED_OPTIONS)
     stream.finish()

@@ -144,8 +144,8 @@ def test_parse_file_uri():
 
 
 @pytest.mark.parametrize(("uri", "words"), [
-    ("udp://siem.example:514", "not supported yet"),
-    ("tcp://siem.example:514", "not supported yet"),
+    ("kafka://broker.example:9092", "not supported yet"),
+    ("tcp://siem.example", "host:port"),
     ("splunk://hec.example:8088", "not supported yet"),
     ("scp://user@host/dir/x.{0}", "not supported yet"),
     ("gopher://x/y", "unknown kind of output"),

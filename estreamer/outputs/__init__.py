@@ -1,26 +1,47 @@
 """Outputs: where formatted lines go. `open_output` turns an eNcore stream URI into one.
 
-Supported: `relfile:///dir/name.{0}.json` (relative to `base_dir`, the config file's
-directory), `file:///abs/dir/name.{0}.json`, and `stdout://`. eNcore's other streams (udp,
-tcp, scp) and the ones we plan (splunk HEC, syslog over TLS, kafka) are refused with a
-ConfigError that says so, rather than eNcore's habit of writing to stdout instead."""
+Supported (docs/outputs.md has the options of each):
+* `relfile:///dir/name.{0}.json` (relative to `base_dir`, the config file's directory),
+  `file:///abs/dir/name.{0}.json`, `stdout://`;
+* eNcore's `udp://host:port` and `tcp://host:port` (lines as is);
+* `syslog+udp://host[:514]`, `syslog+tcp://host[:601]`, `syslog+tls://host[:6514]` (also
+  `tls://`): RFC 5424 or RFC 3164 syslog;
+* Splunk HEC: `splunk+hec://host[:8088]` (HTTPS), `https://host:8088/services/collector`
+  or `http://...` (plain HTTP, for a lab).
+eNcore's `scp://` and the planned `kafka://` are refused with a ConfigError that says so,
+rather than eNcore's habit of writing to stdout instead."""
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from estreamer.config import StreamOptions
 from estreamer.errors import ConfigError
 from estreamer.outputs.base import Output
 from estreamer.outputs.file import FileOutput
+from estreamer.outputs.hec import HecOutput
 from estreamer.outputs.stdout import StdoutOutput
+from estreamer.outputs.syslog import NetworkOutput
 
-__all__ = ["FileOutput", "Output", "StdoutOutput", "open_output", "parse_file_uri"]
+__all__ = ["FileOutput", "HecOutput", "NetworkOutput", "Output", "StdoutOutput", "open_output",
+           "parse_file_uri"]
 
-SUPPORTED_SCHEMES = ("relfile", "file", "stdout")
-_PLANNED = ("udp", "tcp", "scp", "splunk", "hec", "syslog", "tls", "kafka", "http", "https",
-            "string")
+_NETWORK = {  # scheme → (transport, syslog format by default, default port)
+    "udp": ("udp", None, None),
+    "tcp": ("tcp", None, None),
+    "syslog+udp": ("udp", "rfc5424", 514),
+    "syslog+tcp": ("tcp", "rfc5424", 601),
+    "syslog+tls": ("tls", "rfc5424", 6514),
+    "tls": ("tls", "rfc5424", 6514),
+}
+_HEC = ("splunk+hec", "https", "http")
+SUPPORTED_SCHEMES = ("relfile", "file", "stdout", *_NETWORK, *_HEC)
+_PLANNED = ("scp", "splunk", "hec", "syslog", "kafka", "string")
+HEC_TOKEN_ENV = "ESTREAMER_HEC_TOKEN"
 
 
 def open_output(
@@ -37,6 +58,10 @@ def open_output(
     if scheme in ("relfile", "file"):
         directory, name = parse_file_uri(uri, base_dir)
         return FileOutput(directory, name, max_lines=opts.max_logs, rotate=opts.rotate)
+    if scheme in _NETWORK:
+        return _network_output(uri, scheme, _Extra(uri, opts.extra, base_dir))
+    if scheme in _HEC:
+        return _hec_output(uri, scheme, _Extra(uri, opts.extra, base_dir))
     supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
     if scheme in _PLANNED:
         raise ConfigError(f"output {uri}: {scheme}:// outputs are not supported yet "
@@ -66,11 +91,117 @@ def parse_file_uri(uri: str, base_dir: str | os.PathLike[str] = ".") -> tuple[Pa
     return Path("/" + directory), name
 
 
+class _Extra:
+    """A network stream's `options`, each read once with its type checked; what is left
+    over at the end is a typo and refused (a silently ignored option would be a surprise)."""
+
+    def __init__(self, uri: str, data: Mapping[str, Any], base_dir: str | os.PathLike[str]):
+        self.uri, self.data, self.base_dir = uri, dict(data), Path(base_dir)
+
+    def take(self, key: str, kind: type | tuple[type, ...], default: Any,
+             allowed: tuple[Any, ...] = ()) -> Any:
+        value = self.data.pop(key, default)
+        if value is default:
+            return value
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            raise ConfigError(f"output {self.uri}: option {key} has the wrong type: {value!r}")
+        if allowed and value not in allowed:
+            raise ConfigError(f"output {self.uri}: option {key} must be one of "
+                              f"{', '.join(map(str, allowed))}, got {value!r}")
+        return value
+
+    def path(self, key: str) -> Path | None:
+        value = self.take(key, str, None)
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def done(self) -> None:
+        if self.data:
+            raise ConfigError(f"output {self.uri}: unknown option(s) "
+                              f"{', '.join(sorted(self.data))} for this kind of output")
+
+
+def _host_port(uri: str, default_port: int | None) -> tuple[str, int]:
+    parts = urlsplit(uri)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ConfigError(f"output {uri}: expected {uri.split('://')[0]}://host:port")
+    return parts.hostname, port
+
+
+def _tls_context(extra: _Extra) -> ssl.SSLContext:
+    ca_file = extra.path("caFile")
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if not extra.take("tlsVerify", bool, True):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _network_output(uri: str, scheme: str, extra: _Extra) -> NetworkOutput:
+    transport, syslog, default_port = _NETWORK[scheme]
+    host, port = _host_port(uri, default_port)
+    if syslog is not None:
+        syslog = extra.take("syslogFormat", str, syslog, ("rfc5424", "rfc3164"))
+    context = _tls_context(extra) if transport == "tls" else None
+    output = NetworkOutput(
+        host, port, transport=transport, syslog=syslog, context=context,
+        framing=extra.take("framing", str, "octet-counting", ("octet-counting", "newline")),
+        queue_size=extra.take("queueSize", int, 10000),
+        overflow=extra.take("overflow", str, "block", ("block", "drop")),
+        max_datagram=extra.take("maxDatagram", int, 1472),
+        oversize=extra.take("oversize", str, "truncate", ("truncate", "drop")),
+        facility=extra.take("facility", int, 1),
+        app_name=extra.take("appName", str, "estreamer"),
+        retry_for=float(extra.take("retryFor", (int, float), 60.0)),
+    )
+    extra.done()
+    return output
+
+
+def _hec_output(uri: str, scheme: str, extra: _Extra) -> HecOutput:
+    url = "https://" + uri.split("://", 1)[1] if scheme == "splunk+hec" else uri
+    _host_port(url, 8088)
+    env = extra.take("tokenEnv", str, HEC_TOKEN_ENV)
+    token_file = extra.path("tokenFile")
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"output {uri}: cannot read tokenFile {token_file}: "
+                              f"{exc.strerror}") from None
+    elif os.environ.get(env):
+        token = os.environ[env]
+    else:
+        raise ConfigError(f"output {uri}: no HEC token: set the environment variable {env} "
+                          f"or name a file holding it with the option tokenFile")
+    context = _tls_context(extra) if url.startswith("https://") else None
+    output = HecOutput(
+        url, token, context=context,
+        sourcetype=extra.take("sourcetype", str, "cisco:estreamer:data"),
+        source=extra.take("source", str, "estreamer"),
+        index=extra.take("index", str, None),
+        batch_lines=extra.take("batchSize", int, 500),
+        gzip_level=extra.take("gzip", int, 6, tuple(range(10))),
+        ack=extra.take("ack", bool, False),
+        ack_timeout=float(extra.take("ackTimeout", (int, float), 60.0)),
+        retry_for=float(extra.take("retryFor", (int, float), 60.0)),
+    )
+    extra.done()
+    return output
+
+
 def _options(uri: str, options: StreamOptions | Mapping[str, Any] | None) -> StreamOptions:
     if options is None:
         return StreamOptions()
     if isinstance(options, StreamOptions):
         return options
+    extra = MappingProxyType({k: v for k, v in options.items() if k not in ("maxLogs", "rotate")})
     max_logs = options.get("maxLogs", 10000)
     rotate = options.get("rotate", True)
     if isinstance(max_logs, bool) or not isinstance(max_logs, int) or max_logs < 1:
@@ -78,4 +209,4 @@ def _options(uri: str, options: StreamOptions | Mapping[str, Any] | None) -> Str
                           f"got {max_logs!r}")
     if not isinstance(rotate, bool):
         raise ConfigError(f"output {uri}: rotate must be true or false, got {rotate!r}")
-    return StreamOptions(max_logs=max_logs, rotate=rotate)
+    return StreamOptions(max_logs=max_logs, rotate=rotate, extra=extra)

@@ -224,6 +224,7 @@ class Emulator:
         except (ssl.SSLError, OSError) as exc:
             log.error("EventStreamer child(%s):ConnectionHandler [ERROR] SSL_accept failed: %s",
                       peer, exc)
+            _close_gently(sock)
             return None
         tls.settimeout(None)
         return tls
@@ -362,3 +363,15 @@ def _resolve(name: str) -> list[str]:
     except (OSError, UnicodeError):
         return []
     return sorted({_plain_ip(str(info[4][0])) for info in infos})
+
+
+def _close_gently(sock: socket.socket) -> None:
+    """Close after a refused handshake without a reset. With TLS 1.3 the client already
+    sent its request when our alert goes out; closing with that request unread makes the
+    kernel send RST, which can overtake the alert, and the client then sees "connection
+    reset" instead of "certificate rejected". Read what it sent until it closes (briefly)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(0.5)
+        while sock.recv(4096):
+            pass

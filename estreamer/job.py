@@ -4,6 +4,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from estreamer.client import recovery
 from estreamer.client.bookmark import Bookmark, bookmark_path
 from estreamer.client.runner import Runner, idle_timeout_for
 from estreamer.config import Secret, Settings
@@ -48,12 +49,20 @@ def build_runner(
     sinks += extra_sinks or []
     if not sinks:
         log.warning("no outputter is enabled: records are received and dropped")
+    # Exactly once in the files across a kill -9: cut them back to the last commit (the
+    # FMC resends the rest), and from now on record their positions with every commit.
+    outputs = [sink.output for sink in sinks]
+    recovery.restore(outputs, bookmark)
+    bookmark.set_outputs(recovery.positions(outputs))
+    bookmark.save()
     # Names for ids, kept per server beside the bookmark so a restart still names events.
     metadata = MetadataCache.open(metadata_path(settings.bookmark_dir(), server.host, server.port))
     decorator = Decorator(metadata)
     pipeline = Pipeline(
         sinks, bookmark, RecordSelector(settings.filter), decorate=decorator,
-        commit_interval=commit_interval, before_bookmark=[metadata.save],
+        commit_interval=commit_interval,
+        before_bookmark=[metadata.save,
+                         lambda: bookmark.set_outputs(recovery.positions(outputs))],
         observe=decorator.learn,
     )
     return Runner(

@@ -11,6 +11,11 @@ File: `{host}-{port}_bookmark.dat` (eNcore's name), in the config file's directo
   FMC's timestamps have one-second resolution and a restart asks for "since timestamp", so
   the last second is sent again; these keys let the client drop exactly those duplicates
   instead of either losing or repeating part of that second.
+* `outputs` (optional) says how far each file output had durably written at this commit,
+  as `{"<directory>/<template>": ["<file name>", <size in bytes>]}`. A client killed
+  between two commits has written records the bookmark does not cover; the FMC resends
+  them, so on start those bytes are cut off first (`estreamer.client.recovery`), and every
+  record ends up in the files exactly once.
 * `"1"` repeats the timestamp in eNcore's own layout (`{"1": t}`), so a user who goes back
   to eNcore resumes where we stopped instead of from the beginning.
 
@@ -59,10 +64,11 @@ class Bookmark:
     ahead of what was written."""
 
     def __init__(self, path: str | os.PathLike[str], timestamp: int | None = None,
-                 keys: Iterable[str] = ()):
+                 keys: Iterable[str] = (), outputs: dict[str, tuple[str, int]] | None = None):
         self.path = Path(path)
         self.timestamp = timestamp
         self._keys: set[str] = set(keys)
+        self.outputs: dict[str, tuple[str, int]] = dict(outputs or {})
         self._dirty = False
 
     def __repr__(self) -> str:
@@ -101,7 +107,7 @@ class Bookmark:
             what = "is empty" if not text.strip() else f"is not valid JSON ({exc.msg})"
             raise _corrupt(path, what) from None
         timestamp, keys = _parse(path, data)
-        return cls(path, timestamp, keys)
+        return cls(path, timestamp, keys, _parse_outputs(path, data))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Bookmark:
@@ -137,6 +143,12 @@ class Bookmark:
             self._keys.add(digest)
             self._dirty = True
 
+    def set_outputs(self, outputs: dict[str, tuple[str, int]]) -> None:
+        """Record where the file outputs stand at this commit (saved with the next save)."""
+        if outputs != self.outputs:
+            self.outputs = dict(outputs)
+            self._dirty = True
+
     # ------------------------------------------------------------------ saving
 
     def save(self) -> None:
@@ -146,6 +158,8 @@ class Bookmark:
         if not self._dirty:
             return
         data: dict[str, Any] = {"timestamp": self.timestamp, "keys": sorted(self._keys)}
+        if self.outputs:
+            data["outputs"] = {key: list(at) for key, at in sorted(self.outputs.items())}
         if self.timestamp is not None:
             data["1"] = self.timestamp
         payload = json.dumps(data, separators=(",", ":")).encode() + b"\n"
@@ -194,6 +208,17 @@ def _parse(path: Path, data: Any) -> tuple[int | None, list[str]]:
     if not data:
         return None, []  # eNcore reads an empty object as "no bookmark yet"
     raise _corrupt(path, "has neither \"timestamp\" nor eNcore's \"1\"")
+
+
+def _parse_outputs(path: Path, data: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    outputs = data.get("outputs", {})
+    good = isinstance(outputs, dict) and all(
+        isinstance(at, list) and len(at) == 2 and isinstance(at[0], str)
+        and isinstance(at[1], int) and not isinstance(at[1], bool) and at[1] >= 0
+        for at in outputs.values())
+    if not good:
+        raise _corrupt(path, "has an \"outputs\" entry that is not {path: [file, size]}")
+    return {key: (at[0], at[1]) for key, at in outputs.items()}
 
 
 def _valid_timestamp(value: Any) -> bool:

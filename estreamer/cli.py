@@ -1,4 +1,4 @@
-"""Command line: `estreamer decode | run | test | demo | emulate | certs`."""
+"""Command line: `estreamer decode | run | test | status | demo | emulate | certs`."""
 
 import argparse
 import logging
@@ -32,7 +32,15 @@ def _decode(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from estreamer.commands import run_command
 
-    return run_command(args.config, args.log_level_given)
+    return run_command(args.config, args.log_level_given, metrics=args.metrics)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from estreamer.commands import status_command
+
+    if args.log_level_given is None:
+        setup_logging("WARNING")
+    return status_command(args.config)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -89,7 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="stream events from the FMC in CONFIG to its outputs")
     run.add_argument("-c", "--config", default="estreamer.conf",
                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
+    run.add_argument("--metrics", metavar="[ADDRESS]:PORT", default=None,
+                     help="serve Prometheus metrics there, e.g. :9102 (opt-in)")
     run.set_defaults(handler=_run)
+
+    status = commands.add_parser(
+        "status", help="whether the client of CONFIG runs, its bookmark and its last error"
+    )
+    status.add_argument("-c", "--config", default="estreamer.conf",
+                        help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
+    status.set_defaults(handler=_status)
 
     test = commands.add_parser(
         "test", help="check config, certificate, network, TLS and eStreamer; name the fault"

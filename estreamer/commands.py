@@ -31,10 +31,11 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_command(config_path: str, log_level: str | None) -> int:
+def run_command(config_path: str, log_level: str | None, metrics: str | None = None) -> int:
     from estreamer.cli import setup_logging
     from estreamer.config import load_config, resolve_password
     from estreamer.job import build_runner
+    from estreamer.status import attach
 
     settings = load_config(config_path)
     log_file = settings.logging.filepath
@@ -47,8 +48,33 @@ def run_command(config_path: str, log_level: str | None) -> int:
     stop = threading.Event()
     install_stop_handlers(stop)
     runner = build_runner(settings, password, stop=stop)
-    runner.run()
+    runner.monitor_details = settings.monitor.details
+    endpoint = None
+    if metrics is not None:
+        from estreamer.metrics import Metrics, serve
+
+        collector = Metrics(settings.server.host, settings.server.port)
+        endpoint = serve(metrics, collector)
+        runner.on_report = collector.update
+        log.info("Prometheus metrics on %s/metrics", metrics)
+    status = attach(runner, settings)
+    try:
+        runner.run()
+    except BaseException as exc:
+        status.stopped(error=str(exc) or type(exc).__name__, snap=runner.snapshot())
+        raise
+    else:
+        status.stopped(snap=runner.snapshot())
+    finally:
+        if endpoint is not None:
+            endpoint.shutdown()
     return 0
+
+
+def status_command(config_path: str) -> int:
+    from estreamer.status import status_command as describe_status
+
+    return describe_status(config_path)
 
 
 def certs_init_command(directory: str, client_cn: str, server_cn: str, password: str | None,

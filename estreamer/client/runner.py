@@ -24,13 +24,17 @@ Reconnecting, in detail:
   row before this run ever streamed are taken as the CN refusal and end the run with that
   sentence; otherwise it is retried like any other close."""
 
+import contextlib
+import fcntl
 import logging
 import random
 import ssl
+import termios
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from estreamer.client.connection import Connection, ConnectionClosed
 from estreamer.client.protocol import (
@@ -53,6 +57,10 @@ MAX_RETRY_DELAY = 60.0
 """Longest wait between reconnect attempts, in seconds (before jitter)."""
 IDLE_READS = 60
 """Default idle timeout, in read timeouts (`responseTimeout`)."""
+SNAPSHOT_INTERVAL = 1.0
+"""Seconds between snapshots handed to `on_report` (status file, metrics)."""
+BEHIND_REPORTS = 2
+"""Reports in a row in which the lag grew while records flowed before it is a warning."""
 
 
 class FatalRunError(EstreamerError):
@@ -100,6 +108,74 @@ def _alert_behind(connection: Connection, exc: BaseException) -> BaseException:
     except OSError:
         pass
     return exc
+
+
+@dataclass(frozen=True)
+class MonitorSnapshot:
+    """What the monitor knows at one moment: for the monitor line, the status file and the
+    metrics endpoint. `lag` is now minus the newest archive timestamp received (None until a
+    record with one arrives); `recv_queue` is the socket's unread bytes in the kernel, what
+    `netstat` shows as Recv-Q (None when there is no connection or the OS cannot say)."""
+
+    handled: int
+    written: int
+    duplicates: int
+    malformed: int
+    rate: float
+    seconds: float
+    bookmark: int | None
+    newest: int | None
+    lag: float | None
+    bytes_received: int
+    connections: int
+    recv_queue: int | None
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+class LagWatch:
+    """Tells "falling behind" from "the FMC is quiet": the gap between now and the newest
+    archive timestamp grows from report to report *while records keep arriving*. A quiet
+    FMC sends nothing, so its gap grows too, but with no records in between."""
+
+    def __init__(self, reports: int = BEHIND_REPORTS, slack: float = 1.0):
+        self.reports = reports
+        self.slack = slack  # seconds of growth that are just timing noise
+        self.growing = 0
+        self._last: float | None = None
+        self._handled = 0
+
+    def observe(self, lag: float | None, handled: int) -> float | None:
+        """The growth since the last report when it counts as falling behind, else None."""
+        flowed = handled > self._handled
+        self._handled = handled
+        previous, self._last = self._last, lag
+        if lag is None or previous is None or not flowed or lag <= previous + self.slack:
+            self.growing = 0
+            return None
+        self.growing += 1
+        return lag - previous if self.growing >= self.reports else None
+
+
+def receive_queue(sock: object) -> int | None:
+    """Bytes the kernel holds for this socket that the client has not read yet (FIONREAD,
+    the Recv-Q of `netstat -an`); None when it cannot be asked."""
+    fileno = getattr(sock, "fileno", None)
+    if fileno is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        buf = bytearray(4)
+        fcntl.ioctl(fileno(), termios.FIONREAD, buf)
+        return int.from_bytes(buf, "little")
+    return None
+
+
+def format_lag(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def format_bookmark(timestamp: int | None) -> str:
@@ -155,6 +231,18 @@ class Runner:
         self._progress = False  # the current connection delivered data
         self._started = 0.0
         self._last_report = 0.0
+        # The monitor. Set by the caller after construction (they are not part of the
+        # stream's behaviour): per-type counts on the monitor line, and a callback that gets
+        # a MonitorSnapshot every SNAPSHOT_INTERVAL seconds (status file, metrics).
+        self.monitor_details = False
+        self.on_report: Callable[[MonitorSnapshot], None] | None = None
+        self.counts: Counter[int] = Counter()  # records received, by record type
+        self.newest: int | None = None  # newest archive timestamp received
+        self.lag_watch = LagWatch()
+        self._last_snapshot = 0.0
+        self._connection: Connection | None = None
+        self._session: ClientSession | None = None
+        self._bytes_before = 0  # bytes received on the connections before the current one
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -252,6 +340,8 @@ class Runner:
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
+        self._bytes_before = self.bytes_received()
+        self._session, self._connection = session, connection
         try:
             connection.open()
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
@@ -275,6 +365,10 @@ class Runner:
                     if kind is Record:
                         got_response = self.streamed = self._progress = True
                         last_data = last_record = now
+                        self.counts[event.record_type] += 1
+                        stamp = event.archive_timestamp
+                        if stamp is not None and (self.newest is None or stamp > self.newest):
+                            self.newest = stamp
                         if pipeline.handle(event) and self.on_record is not None:
                             self.on_record(event)
                         if max_records is not None and pipeline.stats.received >= max_records:
@@ -331,16 +425,60 @@ class Runner:
             connection.close()
         return "stopped"
 
+    def bytes_received(self) -> int:
+        """Bytes read from the server over the whole run (the framer counts them)."""
+        if self._session is None:
+            return self._bytes_before
+        framer = self._session.decoder.framer
+        return self._bytes_before + framer.offset + framer.buffered
+
+    def snapshot(self, now: float | None = None) -> MonitorSnapshot:
+        now = time.monotonic() if now is None else now
+        stats = self.pipeline.stats
+        elapsed = now - self._started
+        connection = self._connection
+        return MonitorSnapshot(
+            handled=stats.received,
+            written=stats.written,
+            duplicates=stats.duplicates,
+            malformed=stats.malformed,
+            rate=stats.received / elapsed if elapsed > 0 else 0.0,
+            seconds=elapsed,
+            bookmark=self.pipeline.bookmark.timestamp,
+            newest=self.newest,
+            lag=None if self.newest is None else max(0.0, time.time() - self.newest),
+            bytes_received=self.bytes_received(),
+            connections=self.connections,
+            recv_queue=receive_queue(connection.sock) if connection and connection.sock
+            else None,
+            counts=dict(self.counts),
+        )
+
     def _report(self, now: float) -> None:
+        if self.on_report is not None and now - self._last_snapshot >= SNAPSHOT_INTERVAL:
+            self._last_snapshot = now
+            self.on_report(self.snapshot(now))
         if now - self._last_report < self.monitor_period:
             return
         self._last_report = now
-        stats = self.pipeline.stats
-        elapsed = now - self._started
-        rate = stats.received / elapsed if elapsed > 0 else 0.0
-        monitor_log.info(
-            "Running. %d handled; average rate %.2f ev/sec; bookmark %s",
-            stats.received,
-            rate,
-            format_bookmark(self.pipeline.bookmark.timestamp),
-        )
+        snap = self.snapshot(now)
+        # eNcore's wording up to "ev/sec;", so `grep ev/sec estreamer.log` still works.
+        line = (f"Running. {snap.handled} handled; average rate {snap.rate:.2f} ev/sec; "
+                f"bookmark {format_bookmark(snap.bookmark)}")
+        if snap.lag is not None:
+            line += f"; newest event {format_lag(snap.lag)} old"
+        if snap.recv_queue is not None:
+            line += f"; Recv-Q {snap.recv_queue} bytes"
+        if self.monitor_details and snap.counts:
+            line += "; by type " + " ".join(f"{t}:{n}" for t, n in sorted(snap.counts.items()))
+        monitor_log.info("%s", line)
+        growth = self.lag_watch.observe(snap.lag, snap.handled)
+        if growth is not None and snap.lag is not None:
+            monitor_log.warning(
+                "Falling behind: the newest event received is %s old and that gap grew %s "
+                "since the last report (Recv-Q %s bytes): the FMC sends more than this client "
+                "handles; request fewer event types (subscription.records, or the FMC's "
+                "eStreamer page) or give this host more CPU.",
+                format_lag(snap.lag), format_lag(growth),
+                "?" if snap.recv_queue is None else snap.recv_queue,
+            )

@@ -150,7 +150,10 @@ def demo_command(follow: bool, history: int, rate: float, show: int) -> int:
         # malware events look like; --show caps how many.
         if len(shown) < show and record.category not in shown | {"metadata", "packet"}:
             shown.add(record.category)
-            print(orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2).decode())
+            event = record.to_dict()
+            if runner.pipeline.decorate is not None:  # show what the outputs get: with names
+                event = runner.pipeline.decorate(record, event)
+            print(orjson.dumps(event, option=orjson.OPT_INDENT_2).decode())
 
     stop = threading.Event()
     install_stop_handlers(stop)

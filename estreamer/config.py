@@ -17,8 +17,8 @@ this module reads eNcore's JSON layout as it is: the same keys, the same default
   KeyError, so a short hand-written config works too. Only the server's `host` is required.
 
 Our additions, all optional and all ignored by eNcore (so a file stays usable by both):
-`subscription.servers[].caFilepath`, `.verifyServer`, `.pkcs12PasswordFile` and the top-level
-`bookmarkDirectory`.
+`subscription.servers[].caFilepath`, `.verifyServer`, `.pkcs12PasswordFile`,
+`.allowReadableKeyFiles` and the top-level `bookmarkDirectory`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class Server:
     ca_filepath: Path | None = None  # None: trust the CA that signed the PKCS#12's cert
     verify_server: bool = True
     pkcs12_password_file: Path | None = None
+    # Start even when the PKCS#12 or the password file is readable by other users.
+    allow_readable_key_files: bool = False
     index: int = 0  # position in the list, to name the entry in messages
 
     @property
@@ -548,6 +550,7 @@ def _read_server(reader: _Reader, data: Any, index: int, base: Path) -> Server:
         ca_filepath=s.get("caFilepath", _path(base), None),
         verify_server=s.get("verifyServer", _bool, True),
         pkcs12_password_file=s.get("pkcs12PasswordFile", _path(base), None),
+        allow_readable_key_files=s.get("allowReadableKeyFiles", _bool, False),
         index=index,
     )
     if tls in ("1.0", "1.1"):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from estreamer.client import recovery
 from estreamer.client.bookmark import Bookmark, bookmark_path
+from estreamer.client.permissions import check_key_files
 from estreamer.client.runner import Runner, idle_timeout_for
 from estreamer.config import Secret, Settings
 from estreamer.decorate import Decorator
@@ -34,6 +35,7 @@ def build_runner(
     server = settings.server
     for line in settings.report_lines():
         log.warning("%s", line)
+    check_key_files(server, config=settings.path)
     context = client_context(
         server.pkcs12_filepath,
         password.reveal(),

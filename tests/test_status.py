@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -94,6 +95,34 @@ def test_lag_watch_warns_only_when_the_gap_grows_while_records_flow():
     assert watch.observe(50.0, 300) is None  # no records: a quiet FMC, not falling behind
     assert watch.observe(50.5, 400) is None  # within the slack
     assert watch.observe(40.0, 500) is None  # catching up
+
+
+def test_lag_watch_estimates_when_a_catch_up_ends():
+    watch = LagWatch()
+    watch.observe(3600.0, 100, now=0.0)
+    assert watch.eta is None
+    watch.observe(3000.0, 900, now=60.0)  # 600 s of archive closed in 60 s: 10 s per second
+    assert watch.eta == 300.0
+    watch.observe(3000.5, 950, now=120.0)  # stalled: no estimate
+    assert watch.eta is None
+
+
+def test_catch_up_progress_on_the_monitor_line(tmp_path, certs, caplog):
+    settings = make_settings(tmp_path, 1, certs)
+    runner = runner_for(settings, certs)
+    runner.monitor_period = 0.0
+    runner._started = time.monotonic() - 10
+    with caplog.at_level(logging.INFO, logger="Monitor"):
+        start = time.monotonic()
+        for behind, at in ((7200, start), (6000, start + 60)):  # 1200 s closed in 60 s
+            runner.pipeline.stats.received += 1000
+            runner.newest = int(time.time()) - behind
+            runner._report(at)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Running.")]
+    assert "(catching up" not in lines[0]
+    # The wall clock moves on between the two samples: a second either way is timing.
+    assert re.search(r"; newest event 100 min [01] s old \(catching up: about "
+                     r"(4 min 59|5 min 0|5 min 1) s to go\)", lines[1]), lines[1]
 
 
 def test_falling_behind_is_a_warning_with_the_gap(tmp_path, certs, caplog):

@@ -61,6 +61,10 @@ SNAPSHOT_INTERVAL = 1.0
 """Seconds between snapshots handed to `on_report` (status file, metrics)."""
 BEHIND_REPORTS = 2
 """Reports in a row in which the lag grew while records flowed before it is a warning."""
+CATCHING_UP = 60.0
+"""Lag in seconds from which the monitor line shows catch-up progress (an old bookmark or
+start 0); below it the client is simply live."""
+"""Reports in a row in which the lag grew while records flowed before it is a warning."""
 
 
 class FatalRunError(EstreamerError):
@@ -141,14 +145,23 @@ class LagWatch:
         self.reports = reports
         self.slack = slack  # seconds of growth that are just timing noise
         self.growing = 0
+        self.eta: float | None = None  # seconds until caught up, while the gap shrinks
         self._last: float | None = None
+        self._at: float | None = None
         self._handled = 0
 
-    def observe(self, lag: float | None, handled: int) -> float | None:
-        """The growth since the last report when it counts as falling behind, else None."""
+    def observe(self, lag: float | None, handled: int, now: float | None = None) -> float | None:
+        """The growth since the last report when it counts as falling behind, else None.
+        `now` (monotonic) lets it estimate, while the gap shrinks, when it will be closed."""
         flowed = handled > self._handled
         self._handled = handled
         previous, self._last = self._last, lag
+        at, self._at = self._at, now
+        self.eta = None
+        if (lag is not None and previous is not None and now is not None and at is not None
+                and lag < previous - self.slack and now > at):
+            closing = (previous - lag) / (now - at)  # archive seconds gained per second
+            self.eta = lag / closing
         if lag is None or previous is None or not flowed or lag <= previous + self.slack:
             self.growing = 0
             return None
@@ -465,14 +478,17 @@ class Runner:
         # eNcore's wording up to "ev/sec;", so `grep ev/sec estreamer.log` still works.
         line = (f"Running. {snap.handled} handled; average rate {snap.rate:.2f} ev/sec; "
                 f"bookmark {format_bookmark(snap.bookmark)}")
+        growth = self.lag_watch.observe(snap.lag, snap.handled, now)
         if snap.lag is not None:
             line += f"; newest event {format_lag(snap.lag)} old"
+            eta = self.lag_watch.eta
+            if eta is not None and snap.lag >= CATCHING_UP:
+                line += f" (catching up: about {format_lag(eta)} to go)"
         if snap.recv_queue is not None:
             line += f"; Recv-Q {snap.recv_queue} bytes"
         if self.monitor_details and snap.counts:
             line += "; by type " + " ".join(f"{t}:{n}" for t, n in sorted(snap.counts.items()))
         monitor_log.info("%s", line)
-        growth = self.lag_watch.observe(snap.lag, snap.handled)
         if growth is not None and snap.lag is not None:
             monitor_log.warning(
                 "Falling behind: the newest event received is %s old and that gap grew %s "

@@ -89,7 +89,9 @@ class StatusFile:
         self.write()
 
     def update(self, snap: MonitorSnapshot) -> None:
-        """Take a monitor snapshot; written at most every `interval` seconds."""
+        """Take a monitor snapshot; written at once the first time (so `estreamer status`
+        has counts early), then at most every `interval` seconds."""
+        first = "handled" not in self.data
         self.data.update(
             handled=snap.handled, written=snap.written, duplicates=snap.duplicates,
             decode_errors=snap.malformed, rate=round(snap.rate, 2), bookmark=snap.bookmark,
@@ -97,7 +99,7 @@ class StatusFile:
             bytes_received=snap.bytes_received, connections=snap.connections,
             counts={str(k): v for k, v in sorted(snap.counts.items())},
         )
-        if self.clock() - self._last_write >= self.interval:
+        if first or self.clock() - self._last_write >= self.interval:
             self.write()
 
     def error(self, text: str) -> None:

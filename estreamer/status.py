@@ -89,9 +89,9 @@ class StatusFile:
         self.write()
 
     def update(self, snap: MonitorSnapshot) -> None:
-        """Take a monitor snapshot; written at once the first time (so `estreamer status`
-        has counts early), then at most every `interval` seconds."""
-        first = "handled" not in self.data
+        """Take a monitor snapshot; written at once until one has records (so `estreamer
+        status` has counts early), then at most every `interval` seconds."""
+        first = not self.data.get("handled")  # no snapshot yet, or none with records
         self.data.update(
             handled=snap.handled, written=snap.written, duplicates=snap.duplicates,
             decode_errors=snap.malformed, rate=round(snap.rate, 2), bookmark=snap.bookmark,

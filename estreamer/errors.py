@@ -38,3 +38,8 @@ class ConfigError(EstreamerError):
 class TlsSetupError(ConfigError):
     """The TLS credentials (PKCS#12, CA file, TLS version) cannot be used as configured.
     A ConfigError because the fix is always in the files or settings, not in the network."""
+
+
+class OutputError(EstreamerError):
+    """An output could not take or keep records (disk full, collector gone); the bookmark
+    stays where it was, so nothing is lost."""

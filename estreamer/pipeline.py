@@ -8,14 +8,16 @@ to the outputs as they arrive, and at each commit the outputs are flushed durabl
 the bookmark saved second. A crash between commits loses nothing (the FMC resends from the
 saved bookmark); the last second's digests make the resent duplicates drop out."""
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from estreamer.client.bookmark import Bookmark
 from estreamer.config import RecordFilter
+from estreamer.errors import OutputError
 from estreamer.outputs.base import Output
 from estreamer.protocol.records import Record
 
@@ -143,7 +145,8 @@ class Pipeline:
         for sink in self.sinks:
             lines = pending[sink.format_name]
             if lines:
-                sink.output.write(lines)
+                with _blame(sink.output, "write to"):
+                    sink.output.write(lines)
         for name in pending:
             pending[name] = []
 
@@ -156,7 +159,8 @@ class Pipeline:
         """Outputs durable first, then the bookmark: never the other way round."""
         self.flush_batch()
         for output in self.outputs:
-            output.flush(durable=True)
+            with _blame(output, "flush"):
+                output.flush(durable=True)
         for save in self.before_bookmark:
             save()
         self.bookmark.save()
@@ -168,3 +172,23 @@ class Pipeline:
         finally:
             for output in self.outputs:
                 output.close()
+
+
+@contextlib.contextmanager
+def _blame(output: Output, action: str) -> Iterator[None]:
+    """Turn an output's failure into an OutputError that names the output, so the runner
+    reports a full disk or a dead collector as such, not as a connection problem."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as exc:
+        raise OutputError(f"could not {action} output {_describe(output)}: {exc}") from exc
+
+
+def _describe(output: Output) -> str:
+    for attribute in ("uri", "path", "name"):
+        value = getattr(output, attribute, None)
+        if value:
+            return str(value)
+    return type(output).__name__

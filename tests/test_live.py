@@ -183,3 +183,35 @@ def test_reconnects_after_a_cut_and_loses_nothing(tmp_path, certs):
     assert len(events) == len(set(events))
     assert set(events) == sent
     assert len(sent) == len(emulator.history.events)
+
+
+def test_failing_output_is_named_and_keeps_the_bookmark_back(tmp_path, certs):
+    from estreamer.formats import get_formatter
+    from estreamer.pipeline import Sink
+
+    class FullDisk:
+        def write(self, lines):
+            pass
+
+        def flush(self, durable):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    with Emulator(certs.directory, rate=0, history_size=20) as emulator:
+        settings = make_settings(tmp_path, emulator.port, certs, start=2)
+        runner = build_runner(
+            settings,
+            Secret(certs.password),
+            max_retries=0,
+            commit_interval=0.0,
+            extra_sinks=[Sink(FullDisk(), "json", get_formatter("json"))],
+        )
+        with pytest.raises(FatalRunError) as caught:
+            runner.run(stop_when_idle=0.5)
+    assert str(caught.value) == (
+        "could not flush output FullDisk: [Errno 28] No space left on device"
+    )
+    saved = Bookmark.load(bookmark_path(tmp_path, "127.0.0.1", emulator.port))
+    assert saved is None or saved.timestamp is None

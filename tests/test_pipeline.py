@@ -7,6 +7,7 @@ import pytest
 
 from estreamer.client.bookmark import Bookmark
 from estreamer.config import RecordFilter
+from estreamer.errors import OutputError
 from estreamer.formats import get_formatter
 from estreamer.outputs import FileOutput
 from estreamer.pipeline import Pipeline, RecordSelector, Sink
@@ -89,7 +90,7 @@ def test_bookmark_does_not_move_when_an_output_fails(tmp_path):
         commit_interval=0,
     )
     pipeline.handle(record(400, {"block_type": 60}, 1700000000))
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="could not flush output FailingOutput: .*No space left"):
         pipeline.commit()
     assert not (tmp_path / "bm.dat").exists()
     assert len(failing.lines) == 1

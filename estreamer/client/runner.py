@@ -43,7 +43,7 @@ from estreamer.client.protocol import (
     ServerError,
     SessionFailed,
 )
-from estreamer.errors import EstreamerError
+from estreamer.errors import EstreamerError, OutputError
 from estreamer.pipeline import Pipeline
 from estreamer.protocol.flags import TIMESTAMP_NOW, RequestFlags
 from estreamer.protocol.records import Record
@@ -293,8 +293,11 @@ class Runner:
                         closed_before_answer = 0
                         # A close mid-stream is just that: explain() would read it as the
                         # FMC's silent certificate refusal.
-                        sentence = (str(exc) if isinstance(exc, ConnectionClosed | ServerSilent)
-                                    else self.explain(exc))
+                        sentence = (
+                            str(exc)
+                            if isinstance(exc, ConnectionClosed | ServerSilent | OutputError)
+                            else self.explain(exc)
+                        )
                     if self.max_retries is not None and failures > self.max_retries:
                         raise FatalRunError(sentence) from exc
                     delay = self._backoff(failures)
@@ -302,8 +305,18 @@ class Runner:
                               failures, delay)
                     if self.stop.wait(delay):
                         break
-        finally:
+        except BaseException:
+            # Flush what can be flushed, but never let a second output failure hide the
+            # reason the run is ending.
+            try:
+                self.pipeline.close()
+            except OutputError as exc:
+                log.error("%s", exc)
+            raise
+        try:
             self.pipeline.close()
+        except OutputError as exc:
+            raise FatalRunError(str(exc)) from exc
         stats = self.pipeline.stats
         seconds = time.monotonic() - self._started
         result = RunResult(

@@ -124,12 +124,20 @@ class RecordFilter:
     exclude: tuple[int, ...] = ()
 
 
+FSYNC_POLICIES = ("commit", "never")  # a file stream's `fsync` option
+
+
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
     """`handler.outputters[].stream.options` for file streams."""
 
-    max_logs: int = 10000  # lines per file before rotating
+    # Lines per file before rotating; None (only when maxBytes is given without maxLogs):
+    # rotate by size alone.
+    max_logs: int | None = 10000
     rotate: bool = True
+    max_bytes: int | None = None  # bytes per file before rotating
+    compress: bool = False  # gzip finished files
+    fsync: str = "commit"  # "commit": fsync before each bookmark save; "never"
     # Options of network streams (syslog, HEC), checked by estreamer.outputs.open_output.
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -363,6 +371,15 @@ def _int(lo: int, hi: int | None = None) -> Callable[[Any], int]:
     return check
 
 
+def _choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise _Bad(f"expected one of {', '.join(map(json.dumps, allowed))}, "
+                       f"got {_show(value)}")
+        return value
+    return check
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise _Bad(f"expected a number of seconds above 0, got {_show(value)}")
@@ -575,15 +592,26 @@ def _read_outputter(reader: _Reader, data: Any, index: int) -> Outputter:
     uri = stream.get("uri", _uri)
     opts = stream.sub("options")
     file_stream = uri.split("://", 1)[0].lower() in ("relfile", "file", "stdout")
-    options = StreamOptions(
-        max_logs=opts.get("maxLogs", _int(1), 10000),
-        rotate=opts.get("rotate", _bool, True),
-        # A network stream's own options are judged where the stream is opened, against
-        # the stream's kind; here they are only carried.
-        extra=MappingProxyType({} if file_stream else {
-            k: opts.raw(k) for k in list(opts.data)
-            if k not in ("maxLogs", "rotate") and not k.endswith("@comment")}),
-    )
+    if file_stream:
+        max_bytes = opts.get("maxBytes", _int(1), None)
+        options = StreamOptions(
+            # Given maxBytes alone, the user asked for rotation by size: no line limit.
+            max_logs=opts.get("maxLogs", _int(1), 10000 if max_bytes is None else None),
+            rotate=opts.get("rotate", _bool, True),
+            max_bytes=max_bytes,
+            compress=opts.get("compress", _bool, False),
+            fsync=opts.get("fsync", _choice(FSYNC_POLICIES), "commit"),
+        )
+    else:
+        options = StreamOptions(
+            max_logs=opts.get("maxLogs", _int(1), 10000),
+            rotate=opts.get("rotate", _bool, True),
+            # A network stream's own options are judged where the stream is opened,
+            # against the stream's kind; here they are only carried.
+            extra=MappingProxyType({
+                k: opts.raw(k) for k in list(opts.data)
+                if k not in ("maxLogs", "rotate") and not k.endswith("@comment")}),
+        )
     opts.finish(_UNSUPPORTED_OPTIONS)
     stream.finish()
     o.finish(_UNSUPPORTED_OUTPUTTER)

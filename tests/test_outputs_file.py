@@ -1,15 +1,22 @@
 """File outputs as eNcore writes them: `{0}` is the file's start time in epoch seconds,
 rotation after `maxLogs` lines, `relfile://` relative to the config directory; plus what we
-add: private file modes, no overwrites, and clear errors for streams we do not have yet."""
+add: private file modes, no overwrites, rotation by size, gzip of finished files that keeps
+the exactly-once cut-back at start working, an fsync policy, and clear errors for streams
+we do not have."""
 
+import gzip
 import io
 import itertools
+import json
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from estreamer.config import StreamOptions
+from estreamer.client import recovery
+from estreamer.client.bookmark import Bookmark
+from estreamer.config import StreamOptions, default_config, load_config
 from estreamer.errors import ConfigError
 from estreamer.outputs import FileOutput, Output, StdoutOutput, open_output, parse_file_uri
 
@@ -144,7 +151,6 @@ def test_parse_file_uri():
 
 
 @pytest.mark.parametrize(("uri", "words"), [
-    ("kafka://broker.example:9092", "not supported yet"),
     ("tcp://siem.example", "host:port"),
     ("splunk://hec.example:8088", "not supported yet"),
     ("scp://user@host/dir/x.{0}", "not supported yet"),
@@ -176,3 +182,206 @@ def test_stdout_output_writes_lines():
     assert buffer.getvalue() == b'{"n": 0}\n{"n": 1}\n'
     assert not buffer.closed
     assert isinstance(open_output("stdout://", None), StdoutOutput)
+
+
+# ----------------------------------------------------------------------------- size
+
+
+def sized(sizes: list[int]) -> list[bytes]:
+    """Lines of the given lengths (without the newline), each one unique."""
+    return [(f"{i:04d}" + "x" * (n - 4)).encode() for i, n in enumerate(sizes)]
+
+
+def test_rotation_by_size_never_splits_a_line(tmp_path):
+    sizes = [10, 30, 5, 40, 60, 4, 19, 19, 100, 8, 9, 50]
+    batch = sized(sizes)
+    out = FileOutput(tmp_path, "e.{0}.json", max_lines=None, max_bytes=50, clock=ticking())
+    for part in (batch[:3], batch[3:4], batch[4:9], batch[9:]):  # straddling batches
+        out.write(part)
+    out.close()
+    contents = [read_lines(p) for p in out.files]
+    assert [line for c in contents for line in c] == batch
+    for path, content in zip(out.files, contents, strict=True):
+        size = path.stat().st_size
+        # Within the limit, or a single line longer than the limit alone in its file.
+        assert size <= 50 or len(content) == 1
+    for path, content, following in zip(out.files, contents, contents[1:], strict=False):
+        # Each finished file was full: the next line would not have fitted.
+        assert path.stat().st_size + len(following[0]) + 1 > 50, content
+    # 11+31+6 | 41 | 61 alone | 5+20+20 | 101 alone | 9+10 | 51 alone (bytes with newline)
+    assert [len(c) for c in contents] == [3, 1, 1, 3, 1, 2, 1]
+
+
+def test_lines_and_bytes_together_whichever_comes_first(tmp_path):
+    out = FileOutput(tmp_path, "e.{0}.json", max_lines=3, max_bytes=40, clock=ticking())
+    out.write(sized([5] * 6 + [15] * 4))
+    out.close()
+    # 6 bytes a line: maxLogs ends the file at 18 bytes; 16 bytes a line: a third would
+    # take it to 48 of 40 bytes.
+    assert [len(read_lines(p)) for p in out.files] == [3, 3, 2, 2]
+
+
+def test_size_alone_means_no_line_limit(tmp_path):
+    out = open_output("relfile:///logs/e.{0}.json", {"maxBytes": 1000}, tmp_path)
+    assert isinstance(out, FileOutput) and out.max_lines is None
+    out.write(lines(20000))  # far more than eNcore's default of 10000 lines
+    out.close()
+    assert all(p.stat().st_size <= 1000 for p in out.files)
+    assert [x for p in out.files for x in read_lines(p)] == lines(20000)
+    both = open_output("relfile:///logs/e.{0}.json", {"maxBytes": 1000, "maxLogs": 5}, tmp_path)
+    assert (both.max_lines, both.max_bytes) == (5, 1000)
+    both.close()
+
+
+# ----------------------------------------------------------------------------- gzip
+
+
+def everything(directory: Path) -> list[bytes]:
+    """Every line of the e.* files in a directory, .gz and plain, in the order the files
+    were written."""
+    def order(p: Path) -> str:
+        return p.name.removesuffix(".gz")
+    out = []
+    for p in sorted(directory.glob("e.*"), key=order):
+        data = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+        out.extend(data.splitlines())
+    return out
+
+
+def commit(out: FileOutput, bookmark: Bookmark) -> None:
+    """What the pipeline does at a commit: outputs durable, then the bookmark with where
+    the file outputs stand."""
+    out.flush(durable=True)
+    bookmark.set_outputs(recovery.positions([out]))
+    bookmark.save()
+
+
+def test_finished_files_are_gzipped_once_a_commit_has_passed_them(tmp_path):
+    bookmark = Bookmark(tmp_path / "bm.dat")
+    data = tmp_path / "data"
+    out = FileOutput(data, "e.{0}.json", max_lines=4, compress=True, clock=ticking())
+    out.write(lines(10))  # two full files and a third with two lines
+    commit(out, bookmark)
+    # The bookmark just saved names the newest file; the previous one (before this commit)
+    # named nothing of these: still nothing may be compressed, or a crash now would leave
+    # the bookmark naming a file that is gone.
+    assert sorted(p.name for p in data.iterdir()) == [p.name for p in out.files]
+    out.write(lines(6, 10))
+    commit(out, bookmark)
+    out.close()
+    names = sorted(p.name for p in data.iterdir())
+    # The two files finished before the first commit are compressed now; the third
+    # (finished after it) and the newest stay plain until later commits.
+    assert names == [out.files[0].name + ".gz", out.files[1].name + ".gz",
+                     out.files[2].name, out.files[3].name]
+    assert everything(data) == lines(16)
+    assert [p.name for p in out.compressed] == names[:2]
+    for gz in out.compressed:
+        assert stat.S_IMODE(gz.stat().st_mode) & 0o137 == 0  # as private as the original
+        with gzip.open(gz) as f:
+            assert f.read().endswith(b"\n")
+
+
+def test_the_next_run_compresses_what_the_last_one_left(tmp_path):
+    bookmark = Bookmark(tmp_path / "bm.dat")
+    first = FileOutput(tmp_path, "e.{0}.json", max_lines=2, compress=True, clock=ticking(100))
+    first.write(lines(7))
+    commit(first, bookmark)
+    first.close()
+    a, b, c, d = first.files
+    # States a crash can leave in the middle of compressing: a half-written .gz.tmp (the
+    # original still whole), and a finished .gz whose original was not yet removed.
+    (tmp_path / (a.name + ".gz.tmp")).write_bytes(b"\x1f\x8b half")
+    (tmp_path / (b.name + ".gz")).write_bytes(gzip.compress(b.read_bytes()))
+    second = FileOutput(tmp_path, "e.{0}.json", max_lines=2, compress=True, clock=ticking(200))
+    second.write(lines(1, 7))
+    commit(second, bookmark)
+    assert not (tmp_path / (a.name + ".gz.tmp")).exists() and not b.exists()
+    second.write(lines(1, 8))
+    commit(second, bookmark)  # the first commit of this run now names its own file
+    second.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bm.dat") == [
+        a.name + ".gz", b.name + ".gz", c.name + ".gz", d.name + ".gz", second.files[0].name]
+    assert everything(tmp_path) == lines(9)
+
+
+def test_compression_keeps_the_cut_back_after_a_kill_exact(tmp_path):
+    """The exactly-once recovery at start (estreamer.client.recovery) still works with
+    compression on: what was committed is there once, what was not is cut off."""
+    path = tmp_path / "bm.dat"
+    bookmark = Bookmark(path)
+    out = FileOutput(tmp_path / "d", "e.{0}.json", max_lines=3, compress=True, clock=ticking())
+    for i in range(6):
+        out.write(lines(4, 4 * i))
+        commit(out, bookmark)
+    out.write(lines(5, 24))  # written, not committed: the FMC sends these again
+    out.close()  # the bytes reach the files as with kill -9; only close() joins the gzip thread
+    assert list((tmp_path / "d").glob("*.gz"))
+    restart = FileOutput(tmp_path / "d", "e.{0}.json", max_lines=3, compress=True,
+                         clock=ticking(1591300000))
+    assert recovery.restore([restart], Bookmark.open(path)) > 0
+    restart.write(lines(5, 24))  # the resent records
+    restart.close()
+    assert everything(tmp_path / "d") == lines(29)
+
+
+def test_a_name_without_placeholder_is_never_compressed(tmp_path):
+    out = FileOutput(tmp_path, "events.json", compress=True)
+    out.write(lines(3))
+    out.flush(durable=True)
+    out.flush(durable=True)
+    out.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["events.json"]
+
+
+# ----------------------------------------------------------------------------- fsync
+
+
+@pytest.mark.parametrize(("policy", "synced"), [("commit", True), ("never", False)])
+def test_fsync_policy(tmp_path, monkeypatch, policy, synced):
+    out = FileOutput(tmp_path, "e.{0}.json", max_lines=2, fsync=policy, clock=ticking())
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    out.write(lines(3))  # one file finished by rotation, one open
+    out.flush(durable=True)
+    assert bool(calls) is synced
+    # Either way the bytes were handed to the OS: another reader sees them at once.
+    assert [x for p in out.files for x in read_lines(p)] == lines(3)
+    out.close()
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def test_file_options_from_the_config_file(tmp_path):
+    data = default_config("127.0.0.1", 8302, "client.pkcs12", uri="relfile:///data/e.{0}.json")
+    data["handler"]["outputters"][0]["stream"]["options"] = {
+        "maxBytes": 1048576, "compress": True, "fsync": "never"}
+    path = tmp_path / "estreamer.conf"
+    path.write_text(json.dumps(data))
+    settings = load_config(path)
+    (o,) = settings.outputters
+    assert o.options == StreamOptions(max_logs=None, max_bytes=1048576, compress=True,
+                                      fsync="never")
+    assert settings.unknown == ()
+    out = open_output(o.uri, o.options, tmp_path)
+    assert (out.max_lines, out.max_bytes, out.compress, out.fsync) == (
+        None, 1048576, True, "never")
+    out.close()
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"maxBytes": 0}, "maxBytes"),
+    ({"compress": "yes"}, "compress"),
+    ({"fsync": "always"}, "fsync"),
+])
+def test_bad_file_options_in_the_config_file(tmp_path, options, words):
+    data = default_config("127.0.0.1", 8302, "client.pkcs12", uri="relfile:///data/e.{0}.json")
+    data["handler"]["outputters"][0]["stream"]["options"] = options
+    path = tmp_path / "estreamer.conf"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=words):
+        load_config(path)
+    with pytest.raises(ConfigError, match=words):
+        open_output("relfile:///x.{0}", options, tmp_path)

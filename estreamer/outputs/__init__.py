@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from estreamer.config import StreamOptions
+from estreamer.config import FSYNC_POLICIES, StreamOptions
 from estreamer.errors import ConfigError
 from estreamer.outputs.base import Output
 from estreamer.outputs.file import FileOutput
@@ -49,15 +49,16 @@ def open_output(
     options: StreamOptions | Mapping[str, Any] | None = None,
     base_dir: str | os.PathLike[str] = ".",
 ) -> Output:
-    """The output for one `stream.uri`; `options` is the stream's `options` (maxLogs,
-    rotate), as StreamOptions or as the raw JSON mapping."""
+    """The output for one `stream.uri`; `options` is the stream's `options`, as
+    StreamOptions or as the raw JSON mapping."""
     opts = _options(uri, options)
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme == "stdout":
         return StdoutOutput()
     if scheme in ("relfile", "file"):
         directory, name = parse_file_uri(uri, base_dir)
-        return FileOutput(directory, name, max_lines=opts.max_logs, rotate=opts.rotate)
+        return FileOutput(directory, name, max_lines=opts.max_logs, max_bytes=opts.max_bytes,
+                          rotate=opts.rotate, compress=opts.compress, fsync=opts.fsync)
     if scheme in _NETWORK:
         return _network_output(uri, scheme, _Extra(uri, opts.extra, base_dir))
     if scheme in _HEC:
@@ -197,16 +198,36 @@ def _hec_output(uri: str, scheme: str, extra: _Extra) -> HecOutput:
 
 
 def _options(uri: str, options: StreamOptions | Mapping[str, Any] | None) -> StreamOptions:
+    """The raw JSON `options` checked as config.py checks them (for callers that skip the
+    config file, like tests and `estreamer demo`)."""
     if options is None:
         return StreamOptions()
     if isinstance(options, StreamOptions):
         return options
-    extra = MappingProxyType({k: v for k, v in options.items() if k not in ("maxLogs", "rotate")})
-    max_logs = options.get("maxLogs", 10000)
+    file_stream = uri.split("://", 1)[0].lower() in ("relfile", "file", "stdout")
+    own = ("maxLogs", "rotate", "maxBytes", "compress", "fsync") if file_stream else (
+        "maxLogs", "rotate")
+    extra = MappingProxyType({k: v for k, v in options.items() if k not in own})
+    max_bytes = options.get("maxBytes") if file_stream else None
+    if max_bytes is not None and not _whole(max_bytes):
+        raise ConfigError(f"output {uri}: maxBytes must be a whole number of at least 1, "
+                          f"got {max_bytes!r}")
+    max_logs = options.get("maxLogs", 10000 if max_bytes is None else None)
     rotate = options.get("rotate", True)
-    if isinstance(max_logs, bool) or not isinstance(max_logs, int) or max_logs < 1:
+    compress = options.get("compress", False) if file_stream else False
+    fsync = options.get("fsync", "commit") if file_stream else "commit"
+    if max_logs is not None and not _whole(max_logs):
         raise ConfigError(f"output {uri}: maxLogs must be a whole number of at least 1, "
                           f"got {max_logs!r}")
-    if not isinstance(rotate, bool):
-        raise ConfigError(f"output {uri}: rotate must be true or false, got {rotate!r}")
-    return StreamOptions(max_logs=max_logs, rotate=rotate, extra=extra)
+    for key, value in (("rotate", rotate), ("compress", compress)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"output {uri}: {key} must be true or false, got {value!r}")
+    if fsync not in FSYNC_POLICIES:
+        raise ConfigError(f"output {uri}: fsync must be one of {', '.join(FSYNC_POLICIES)}, "
+                          f"got {fsync!r}")
+    return StreamOptions(max_logs=max_logs, rotate=rotate, max_bytes=max_bytes,
+                         compress=compress, fsync=fsync, extra=extra)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

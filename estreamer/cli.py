@@ -1,4 +1,4 @@
-"""Command line: `estreamer decode | run | test | status | demo | emulate | certs`."""
+"""Command line: `estreamer decode | run | test | status | host | demo | emulate | certs`."""
 
 import argparse
 import logging
@@ -67,6 +67,13 @@ def _records(args: argparse.Namespace) -> int:
     from estreamer.coverage import records_command
 
     return records_command()
+
+
+def _host(args: argparse.Namespace) -> int:
+    from estreamer.client.hosts import host_command
+
+    return host_command(args.config, args.hosts, args.format, notes=not args.no_notes,
+                        banners=not args.no_banners, quiet=args.timeout)
 
 
 def _certs_init(args: argparse.Namespace) -> int:
@@ -145,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
         "records", help="the record types this client decodes, with their blocks"
     )
     records.set_defaults(handler=_records)
+
+    host = commands.add_parser(
+        "host", help="print the FMC's host profiles of an address, network or range"
+    )
+    host.add_argument("-c", "--config", default="estreamer.conf",
+                      help="eNcore-style estreamer.conf (default: ./estreamer.conf)")
+    host.add_argument("hosts", help="10.1.2.3, 10.1.2.0/24 or 10.1.2.3-10.1.2.9")
+    host.add_argument("--format", default="json", choices=["json", "splunk", "cef", "ecs"])
+    host.add_argument("--no-notes", action="store_true", help="do not ask for host notes")
+    host.add_argument("--no-banners", action="store_true", help="do not ask for banners")
+    host.add_argument("--timeout", type=float, default=10.0,
+                      help="seconds of silence that end the answer (default 10)")
+    host.set_defaults(handler=_host)
 
     certs = commands.add_parser("certs", help="certificates like FMC's eStreamer 'Create Client'")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")

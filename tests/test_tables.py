@@ -17,6 +17,7 @@ from estreamer.protocol import layout as L
 from estreamer.protocol.records import decode_record, encode_record
 from estreamer.protocol.tables import RECORDS, doc
 from estreamer.protocol.tables.connection import DISCOVERY_HEADER
+from estreamer.protocol.tables.host import HOST_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,7 +161,9 @@ def test_discovery_header_without_ipv6_round_trips():
 
 def test_every_record_is_reachable_from_a_block_type_it_expects():
     # A registered block that no record accepts is dead weight or a missing dispatch entry.
+    # Host Data messages (6/7) are one profile block each: their layout is a root too.
     layouts = [r.layout for r in RECORDS.values()] + [c.layout for c in L.BLOCKS.values()]
+    layouts.append(HOST_DATA)
     kinds = [kind for layout in layouts for _, kind in layout]
     blocks = [k for k in kinds if isinstance(k, L.Block)]
     blocks += [k.inner for k in kinds if isinstance(k, L.ListOf)]  # list items are blocks too

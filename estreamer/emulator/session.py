@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from estreamer.emulator.faults import CUTS, HEADER_CUT, Fault, injected_record
 from estreamer.emulator.history import History, HistoryRecord, block_for
+from estreamer.emulator.hosts import UnsupportedHostRequest, host_answer
 from estreamer.emulator.ledger import SentRecord
 from estreamer.errors import ProtocolError
 from estreamer.protocol.flags import (
@@ -37,10 +38,10 @@ from estreamer.protocol.flags import (
 )
 from estreamer.protocol.framing import Framer
 from estreamer.protocol.messages import (
-    HOST_DATA_REQUEST,
     MESSAGE_NAMES,
     ErrorMessage,
     EventStreamRequest,
+    HostDataRequest,
     Null,
     StreamingRequest,
     encode_bundle,
@@ -228,10 +229,10 @@ class ServerSession:
             return self._on_request(message)
         if self.state is State.AWAIT_STREAMING_REQUEST and isinstance(message, StreamingRequest):
             return self._on_streaming_request(message, length)
+        if isinstance(message, HostDataRequest):
+            return self._on_host_request(message)
         kind = getattr(message, "message_type", None)
         name = type(message).__name__ if kind is None else MESSAGE_NAMES.get(kind, str(kind))
-        if kind == HOST_DATA_REQUEST:
-            return self._refuse(ERROR_UNSUPPORTED, "Host data requests are not supported")
         return self._refuse(ERROR_BAD_MESSAGE,
                             f"Unexpected message {name} while in state {self.state.value}")
 
@@ -251,6 +252,19 @@ class ServerSession:
             return reply
         self._start(request.initial_timestamp, request.flags, ())
         return b""
+
+    def _on_host_request(self, request: HostDataRequest) -> bytes:
+        # The guide makes an Event Stream Request mandatory first (G54 p2-24); the answer
+        # itself is built in emulator/hosts.py.
+        if self.request is None:
+            return self._refuse(ERROR_BAD_MESSAGE,
+                                "Host Data Request before an Event Stream Request")
+        self._log(logging.INFO, "sfestreamer", f"Got HOST_REQUEST type {request.data_type} "
+                  f"flags {request.flags} for {request.start} - {request.end}")
+        try:
+            return host_answer(list(self.history.events), request)
+        except UnsupportedHostRequest as exc:
+            return self._refuse(ERROR_UNSUPPORTED, str(exc))
 
     def _on_streaming_request(self, message: StreamingRequest, length: int) -> bytes:
         assert self.request is not None

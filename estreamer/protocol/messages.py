@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from estreamer.errors import DecodeError
 from estreamer.protocol.flags import ESTREAMER_SERVICE_ID, RequestFlags
 from estreamer.protocol.framing import Frame, encode_frame
+from estreamer.protocol.layout import ip_from_text, ip_to_text, ipv4_to_text
 
 NULL = 0
 ERROR = 1
@@ -44,6 +45,19 @@ _EVENT_ENTRY = struct.Struct(">HH")
 _BUNDLE_HEAD = struct.Struct(">LL")
 _BUNDLE_ITEM = struct.Struct(">LL")
 _FULL_HEADER_ITEM = 1 << 16 | EVENT_DATA  # `>HHL` version 1, type 4, read as one u32
+
+# Host Data Request (type 5), fact sheet §6.4. Data types per G54 Table 2-14: 0-5 are the
+# 3.5-4.10 forms, 6 and 7 ask for 5.0+ profiles of one host or of an address range. Flags: 1
+# fills in the host's notes, 2 the servers' banners. The guide draws the two addresses as
+# uint8[4]; eNcore 3.x/5.x (Cisco's client for 6.x/7.x, `message/host.py`) sends 16 bytes
+# each, and every other address of the 5.x+ protocol is 16 bytes, so we send 16
+# (IPv4-mapped, §7) and read both forms, told apart by the body length.
+HOST_SINGLE = 6
+HOST_MULTIPLE = 7
+HOST_FLAG_NOTES = 1
+HOST_FLAG_BANNERS = 2
+_HOST_REQUEST = struct.Struct(">LL16s16s")
+_HOST_REQUEST_V4 = struct.Struct(">LL4s4s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,17 @@ class MessageBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class HostDataRequest:
+    """A client's Host Data Request (5): the hosts from `start` to `end` (address text)."""
+
+    data_type: int
+    flags: int
+    start: str
+    end: str
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HostData:
     """Single (6) or multiple (7) host data: kept raw until host profiles are decoded."""
 
@@ -135,6 +160,7 @@ Message = (
     | EventData
     | MessageBundle
     | HostData
+    | HostDataRequest
     | UnknownMessage
 )
 
@@ -170,6 +196,8 @@ def parse_frame(frame: Frame) -> Message:
             return EventStreamRequest(timestamp, RequestFlags(flags), offset)
         if kind in (SINGLE_HOST_DATA, MULTIPLE_HOST_DATA):
             return HostData(kind, body, offset)
+        if kind == HOST_DATA_REQUEST:
+            return _parse_host_request(body, offset)
     except struct.error as exc:  # a fixed part ran past the body
         raise DecodeError(
             f"{MESSAGE_NAMES.get(kind, kind)} body too short: {exc}", offset
@@ -190,6 +218,18 @@ def _parse_error(body: bytes, offset: int) -> ErrorMessage:
         )
     text = body[_ERROR_HEAD.size :].replace(b"\x00", b"").decode("utf-8", "replace")
     return ErrorMessage(code, text, offset)
+
+
+def _parse_host_request(body: bytes, offset: int) -> HostDataRequest:
+    if len(body) == _HOST_REQUEST.size:
+        data_type, flags, start, end = _HOST_REQUEST.unpack(body)
+        return HostDataRequest(data_type, flags, ip_to_text(start), ip_to_text(end), offset)
+    if len(body) == _HOST_REQUEST_V4.size:
+        data_type, flags, start, end = _HOST_REQUEST_V4.unpack(body)
+        return HostDataRequest(data_type, flags, ipv4_to_text(start), ipv4_to_text(end), offset)
+    raise DecodeError(
+        f"Host Data Request body is {len(body)} bytes, expected 40 (or 16, IPv4 form)", offset
+    )
 
 
 def _parse_services(body: bytes, offset: int, *, server: bool) -> tuple[Service, ...]:
@@ -319,3 +359,25 @@ def encode_bundle(connection_id: int, sequence: int, records: Iterable[bytes]) -
         parts.append(_BUNDLE_ITEM.pack(EVENT_DATA, len(record)))
         parts.append(record)
     return encode_frame(MESSAGE_BUNDLE, b"".join(parts))
+
+
+def encode_host_data_request(
+    start: str,
+    end: str | None = None,
+    *,
+    flags: int = HOST_FLAG_NOTES | HOST_FLAG_BANNERS,
+    data_type: int | None = None,
+) -> bytes:
+    """The client's Host Data Request for one host (`end` None or equal: data type 6, the
+    answer is one Single Host Data message) or a range (data type 7)."""
+    end = start if end is None else end
+    if data_type is None:
+        data_type = HOST_SINGLE if end == start else HOST_MULTIPLE
+    body = _HOST_REQUEST.pack(data_type, flags, ip_from_text(start), ip_from_text(end))
+    return encode_frame(HOST_DATA_REQUEST, body)
+
+
+def encode_host_data(message_type: int, profile_block: bytes) -> bytes:
+    """A Single (6) or Multiple (7) Host Data message: the body is the profile block itself
+    (no record header, G53 p51)."""
+    return encode_frame(message_type, profile_block)

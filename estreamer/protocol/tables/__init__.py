@@ -12,6 +12,7 @@ from estreamer.protocol.tables import (
     correlation,
     discovery,
     file_malware,
+    host,
     intrusion,
     metadata,
     user,
@@ -31,7 +32,7 @@ class RecordLayout:
 
 RECORDS: dict[int, RecordLayout] = {}
 
-_MODULES = (metadata, intrusion, connection, file_malware, discovery, user, correlation)
+_MODULES = (metadata, intrusion, connection, file_malware, discovery, user, correlation, host)
 for _module in _MODULES:
     for _key in _module.BLOCKS:
         if any(_key in other.BLOCKS for other in _MODULES if other is not _module):

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 
 from estreamer.protocol import layout as L
-from estreamer.protocol.tables import RECORDS
+from estreamer.protocol.tables import RECORDS, host
 from estreamer.protocol.tables.connection import DISCOVERY_HEADER
 
 # -- fact-sheet sections ----------------------------------------------------------------------
@@ -399,6 +399,8 @@ MEANINGS: dict[str, str] = {
     # engine output
     "block_type": "the block type that arrived (picks the layout)",
 }
+for _name, _text in host.MEANINGS.items():  # host profile fields, glossed in tables/host.py
+    MEANINGS.setdefault(_name, _text)
 
 # -- wire-type names --------------------------------------------------------------------------
 

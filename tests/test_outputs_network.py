@@ -14,7 +14,7 @@ import pytest
 
 from estreamer.certs import init_certs
 from estreamer.client.bookmark import Bookmark
-from estreamer.errors import ConfigError
+from estreamer.errors import ConfigError, OutputError
 from estreamer.formats import get_formatter
 from estreamer.outputs import HecOutput, NetworkOutput, open_output
 from estreamer.pipeline import Pipeline, Sink
@@ -218,8 +218,10 @@ def test_bookmark_stays_when_the_syslog_receiver_is_gone(tmp_path):
     pipeline = Pipeline([Sink(out, "splunk", get_formatter("splunk"))], bookmark,
                         commit_interval=0)
     pipeline.handle(record(1))
-    with pytest.raises(ConnectionError, match="cannot deliver 1 lines"):
+    # The pipeline names the failing output; the transport's own reason is kept as the cause.
+    with pytest.raises(OutputError, match="cannot deliver 1 lines") as caught:
         pipeline.commit()
+    assert isinstance(caught.value.__cause__, ConnectionError)
     assert not (tmp_path / "bm.dat").exists()
 
 
@@ -340,7 +342,7 @@ def test_hec_refusal_keeps_the_bookmark_and_names_the_reason(tmp_path, hec_token
     pipeline = Pipeline([Sink(out, "json", get_formatter("json"))], bookmark,
                         commit_interval=0)
     pipeline.handle(record(1))
-    with pytest.raises(OSError, match=r"HTTP 400: .*Incorrect index"):
+    with pytest.raises(OutputError, match=r"HTTP 400: .*Incorrect index"):
         pipeline.commit()
     assert not (tmp_path / "bm.dat").exists()
     hec.close()

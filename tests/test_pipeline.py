@@ -90,7 +90,7 @@ def test_bookmark_does_not_move_when_an_output_fails(tmp_path):
         commit_interval=0,
     )
     pipeline.handle(record(400, {"block_type": 60}, 1700000000))
-    with pytest.raises(OutputError, match="could not flush output FailingOutput: .*No space left"):
+    with pytest.raises(OutputError, match=r"could not flush output FailingOutput: .*No space left"):
         pipeline.commit()
     assert not (tmp_path / "bm.dat").exists()
     assert len(failing.lines) == 1

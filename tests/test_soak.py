@@ -46,6 +46,7 @@ from estreamer.emulator.server import Emulator
 log = logging.getLogger("Soak")
 
 SECONDS = float(os.environ.get("ESTREAMER_SOAK_SECONDS", "0")) or 7.0
+MIN_ACTIONS = 3  # kills + emulator restarts the harness makes, whatever the machine's speed
 SEED = int(os.environ.get("ESTREAMER_SOAK_SEED", "0")) or random.SystemRandom().randrange(1 << 30)
 CATCH_UP = 40.0  # after the faults stop, seconds the client has to deliver everything
 
@@ -142,8 +143,13 @@ def soak(workdir: Path, seconds: float, seed: int) -> Report:
     client = start_client(conf, certs.password, console)
     try:
         deadline = time.monotonic() + seconds
-        while (now := time.monotonic()) < deadline:
-            time.sleep(min(rng.uniform(0.5, 2.0), max(0.0, deadline - now)))
+        # Go on past the deadline until a few client-side faults happened (a slow machine
+        # gets fewer rounds in the same time), within a hard cap.
+        hard_stop = deadline + 2 * seconds
+        while (now := time.monotonic()) < deadline or (
+            report.kills + report.restarts < MIN_ACTIONS and now < hard_stop
+        ):
+            time.sleep(min(rng.uniform(0.5, 2.0), max(0.0, max(deadline, now + 0.5) - now)))
             if client.poll() is not None:
                 report.exits.append(client.returncode)
                 client = start_client(conf, certs.password, console)

@@ -18,7 +18,7 @@ from typing import Any
 from estreamer.client.bookmark import Bookmark
 from estreamer.config import RecordFilter
 from estreamer.errors import OutputError
-from estreamer.outputs.base import Output
+from estreamer.outputs.base import KeyedOutput, Output
 from estreamer.protocol.records import Record
 
 log = logging.getLogger("Pipeline")
@@ -109,6 +109,11 @@ class Pipeline:
             sink.format_name: sink.formatter for sink in self.sinks
         }
         self._pending: dict[str, list[bytes]] = {name: [] for name in self._formats}
+        # Outputs that key their messages by event fields (Kafka), and their pending keys.
+        self._keyed: dict[int, KeyedOutput] = {
+            i: sink.output for i, sink in enumerate(self.sinks)
+            if isinstance(sink.output, KeyedOutput)}
+        self._keys: dict[int, list[bytes | None]] = {i: [] for i in self._keyed}
         self._last_commit = clock()
 
     def handle(self, record: Record) -> bool:
@@ -130,6 +135,8 @@ class Pipeline:
                 event = self.decorate(record, event)
             for name, formatter in self._formats.items():
                 self._pending[name].append(formatter(event))
+            for i, output in self._keyed.items():
+                self._keys[i].append(output.key_of(event))
             stats.written += 1
         else:
             stats.filtered += 1
@@ -142,10 +149,15 @@ class Pipeline:
         pending = self._pending
         if not any(pending.values()):
             return
-        for sink in self.sinks:
+        for i, sink in enumerate(self.sinks):
             lines = pending[sink.format_name]
-            if lines:
-                with _blame(sink.output, "write to"):
+            if not lines:
+                continue
+            with _blame(sink.output, "write to"):
+                if i in self._keyed:
+                    keys, self._keys[i] = self._keys[i], []
+                    self._keyed[i].write_keyed(lines, keys)
+                else:
                     sink.output.write(lines)
         for name in pending:
             pending[name] = []

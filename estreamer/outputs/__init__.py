@@ -7,11 +7,13 @@ Supported (docs/outputs.md has the options of each):
 * `syslog+udp://host[:514]`, `syslog+tcp://host[:601]`, `syslog+tls://host[:6514]` (also
   `tls://`): RFC 5424 or RFC 3164 syslog;
 * Splunk HEC: `splunk+hec://host[:8088]` (HTTPS), `https://host:8088/services/collector`
-  or `http://...` (plain HTTP, for a lab).
-eNcore's `scp://` and the planned `kafka://` are refused with a ConfigError that says so,
-rather than eNcore's habit of writing to stdout instead."""
+  or `http://...` (plain HTTP, for a lab);
+* Kafka: `kafka://broker1:9092,broker2:9092/topic`.
+eNcore's `scp://` is refused with a ConfigError that says so, rather than eNcore's habit of
+writing to stdout instead."""
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,14 +23,14 @@ from urllib.parse import urlsplit
 
 from estreamer.config import FSYNC_POLICIES, StreamOptions
 from estreamer.errors import ConfigError
-from estreamer.outputs.base import Output
+from estreamer.outputs.base import KeyedOutput, Output
 from estreamer.outputs.file import FileOutput
 from estreamer.outputs.hec import HecOutput
 from estreamer.outputs.stdout import StdoutOutput
 from estreamer.outputs.syslog import NetworkOutput
 
-__all__ = ["FileOutput", "HecOutput", "NetworkOutput", "Output", "StdoutOutput", "open_output",
-           "parse_file_uri"]
+__all__ = ["FileOutput", "HecOutput", "KeyedOutput", "NetworkOutput", "Output", "StdoutOutput",
+           "open_output", "parse_file_uri"]
 
 _NETWORK = {  # scheme → (transport, syslog format by default, default port)
     "udp": ("udp", None, None),
@@ -39,9 +41,11 @@ _NETWORK = {  # scheme → (transport, syslog format by default, default port)
     "tls": ("tls", "rfc5424", 6514),
 }
 _HEC = ("splunk+hec", "https", "http")
-SUPPORTED_SCHEMES = ("relfile", "file", "stdout", *_NETWORK, *_HEC)
-_PLANNED = ("scp", "splunk", "hec", "syslog", "kafka", "string")
+SUPPORTED_SCHEMES = ("relfile", "file", "stdout", *_NETWORK, *_HEC, "kafka")
+_PLANNED = ("scp", "splunk", "hec", "syslog", "string")
 HEC_TOKEN_ENV = "ESTREAMER_HEC_TOKEN"
+KAFKA_PASSWORD_ENV = "ESTREAMER_KAFKA_PASSWORD"
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")  # what Kafka accepts as a topic name
 
 
 def open_output(
@@ -63,6 +67,8 @@ def open_output(
         return _network_output(uri, scheme, _Extra(uri, opts.extra, base_dir))
     if scheme in _HEC:
         return _hec_output(uri, scheme, _Extra(uri, opts.extra, base_dir))
+    if scheme == "kafka":
+        return _kafka_output(uri, _Extra(uri, opts.extra, base_dir))
     supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
     if scheme in _PLANNED:
         raise ConfigError(f"output {uri}: {scheme}:// outputs are not supported yet "
@@ -195,6 +201,50 @@ def _hec_output(uri: str, scheme: str, extra: _Extra) -> HecOutput:
     )
     extra.done()
     return output
+
+
+def _kafka_output(uri: str, extra: _Extra) -> Output:
+    # Imported here: librdkafka is loaded only by a config that asks for Kafka.
+    from confluent_kafka import KafkaException
+
+    from estreamer.outputs.kafka import KafkaOutput
+
+    rest = uri.split("://", 1)[1]
+    brokers, _, topic = rest.partition("/")
+    if not brokers or "?" in rest or "#" in rest or not _TOPIC.match(topic):
+        raise ConfigError(f"output {uri}: expected kafka://host:port[,host:port...]/topic "
+                          f"(a topic name is letters, digits, '.', '_' and '-')")
+    for broker in brokers.split(","):
+        host, _, port = broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"output {uri}: broker {broker!r} is not host:port")
+    key = extra.take("key", str, "device", ("device", "connection", "none"))
+    env = extra.take("passwordEnv", str, KAFKA_PASSWORD_ENV)
+    password_file = extra.path("passwordFile")
+    config: dict[str, Any] = {}
+    for name in list(extra.data):
+        value = extra.take(name, (str, int, float, bool), None)
+        if name == "sasl.password":
+            raise ConfigError(f"output {uri}: keep the SASL password out of the config file: "
+                              f"set the environment variable {env} or name a file holding it "
+                              f"with the option passwordFile")
+        if name.endswith(".location") and isinstance(value, str):
+            value = str(extra.base_dir / Path(value).expanduser())  # relative: config's dir
+        config[name] = value
+    if password_file is not None:
+        try:
+            config["sasl.password"] = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"output {uri}: cannot read passwordFile {password_file}: "
+                              f"{exc.strerror}") from None
+    elif os.environ.get(env):
+        config["sasl.password"] = os.environ[env]
+    try:
+        return KafkaOutput(brokers, topic, key=key, config=config)
+    except ValueError as exc:
+        raise ConfigError(f"output {uri}: {exc}") from None
+    except KafkaException as exc:  # librdkafka refused a property (a typo, a bad value)
+        raise ConfigError(f"output {uri}: {exc.args[0].str()}") from None
 
 
 def _options(uri: str, options: StreamOptions | Mapping[str, Any] | None) -> StreamOptions:

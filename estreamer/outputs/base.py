@@ -4,8 +4,8 @@ The pipeline hands each output whole batches of formatted lines, then at each co
 every output to `flush(durable=True)`; only when all of them return does the bookmark move
 past those lines (end-to-end acknowledgement, at-least-once by design)."""
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -19,3 +19,16 @@ class Output(Protocol):
 
     def close(self) -> None:
         """Flush durably and release the resource. Safe to call twice."""
+
+
+@runtime_checkable
+class KeyedOutput(Output, Protocol):
+    """An output whose messages carry a key taken from the event, not from the formatted
+    line (Kafka: records with one key stay in one partition, in order). The pipeline asks
+    for each event's key and hands lines and keys over together."""
+
+    def key_of(self, event: Mapping[str, Any]) -> bytes | None:
+        """The key of one decorated event; None for no key."""
+
+    def write_keyed(self, lines: Sequence[bytes], keys: Sequence[bytes | None]) -> None:
+        """`write`, with the key of each line (same length as `lines`)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 
 from estreamer.decorate import EVENT_NAMES
+from estreamer.formats import cef, ecs
+from estreamer.formats.splunk import SPLUNK_KEYS
 from estreamer.metadata import LEARN
 from estreamer.protocol import layout as L
 from estreamer.protocol.tables import RECORDS
@@ -36,14 +38,31 @@ def block_versions(record_type: int) -> str:
     return ", ".join(found)
 
 
-def rows() -> list[tuple[int, str, str, str, str]]:
-    """(record type, name, category, blocks, how it is used) for every §9 type and table."""
+def formats(record_type: int) -> str:
+    """Which output formats map the record, and how (read from the formats' own tables).
+
+    JSON writes every field of every record. Splunk uses eNcore's keys for the types in
+    `SPLUNK_KEYS` and our field names (nested ones dotted) for the rest. CEF and ECS have a
+    dedicated mapping for a few families and a generic one for every other record (CEF: the
+    shared fields under their usual keys, `RNA:<event type>:<subtype>` signatures for
+    discovery records; ECS: the common fields, the record's category, and the whole record
+    under `cisco.firepower`)."""
+    splunk = "splunk (eNcore keys)" if record_type in SPLUNK_KEYS else "splunk (field names)"
+    cef_map = "cef" if record_type in cef.DEDICATED else "cef (generic)"
+    ecs_map = "ecs" if record_type in ecs.DEDICATED else "ecs (generic)"
+    return f"json, {splunk}, {cef_map}, {ecs_map}"
+
+
+def rows() -> list[tuple[int, str, str, str, str, str]]:
+    """(record type, name, category, blocks, how it is used, formats) for every §9 type and
+    table."""
     named = {name for spec in EVENT_NAMES for name in spec.fields}
     out = []
     for record_type in sorted(set(FACT_SHEET_RECORDS) | set(RECORDS)):
         layout = RECORDS.get(record_type)
         if layout is None:
-            out.append((record_type, "", "", "", "not covered yet (kept as raw hex)"))
+            out.append((record_type, "", "", "", "not covered yet (kept as raw hex)",
+                        "json (raw hex)"))
             continue
         if record_type in LEARN:
             use = f"names `{LEARN[record_type].kind}`"
@@ -52,18 +71,24 @@ def rows() -> list[tuple[int, str, str, str, str]]:
             ids = sorted(fields & named)
             use = f"decorated ({len(ids)} id fields named)" if ids else "decoded"
         out.append((record_type, layout.name, layout.category, block_versions(record_type),
-                    use))
+                    use, formats(record_type)))
     return out
 
 
-def _field_names(layout: tuple) -> set[str]:
+def _field_names(layout: tuple, seen: frozenset = frozenset()) -> set[str]:
+    """Every field name a record can carry, inside nested blocks and list items too (the
+    decorator names ids wherever they sit)."""
     names = set()
     for name, kind in layout:
-        if isinstance(kind, L.Block):
-            for block_type in kind.types or ():
-                names |= _field_names(L.block_layout(kind.series, block_type).layout)
-        elif name:
+        if name:
             names.add(name)
+        block = kind.inner if isinstance(kind, L.ListOf) else kind
+        if isinstance(block, L.Block):
+            for block_type in block.types or ():
+                compiled = block.layout_for(block_type)
+                key = (block.series, block_type)
+                if compiled is not None and key not in seen:
+                    names |= _field_names(compiled.layout, seen | {key})
     return names
 
 
@@ -71,7 +96,7 @@ def render_text() -> str:
     table = rows()
     covered = sum(1 for row in table if row[1])
     lines = [f"{'type':>5}  {'name':<44} {'category':<13} {'blocks':<30} use"]
-    for record_type, name, category, blocks, use in table:
+    for record_type, name, category, blocks, use, _ in table:
         lines.append(f"{record_type:>5}  {name or '-':<44} {category or '-':<13} "
                      f"{blocks or '-':<30} {use}")
     missing = len(table) - covered
@@ -93,12 +118,19 @@ def render_markdown() -> str:
         f"{covered} record types decoded; {len(table) - covered} named by the fact sheet are "
         "not covered yet and pass through as raw hex.",
         "",
-        "| type | name | category | blocks (series/type) | use |",
-        "|---:|---|---|---|---|",
+        "Formats: JSON writes every field of every record. `splunk (eNcore keys)` uses "
+        "eNcore's key names (docs/formats.md); `splunk (field names)` writes our field names, "
+        "nested ones dotted. `cef`/`ecs` have a mapping of their own for the record; "
+        "`(generic)` means the shared fields (device, addresses, ports, user, time) under the "
+        "format's usual keys, with discovery records signed `RNA:<event type>:<subtype>` in "
+        "CEF and the whole record under `cisco.firepower` in ECS.",
+        "",
+        "| type | name | category | blocks (series/type) | use | formats |",
+        "|---:|---|---|---|---|---|",
     ]
-    for record_type, name, category, blocks, use in table:
+    for record_type, name, category, blocks, use, fmts in table:
         out.append(f"| {record_type} | {name or '—'} | {category or '—'} | {blocks or '—'} "
-                   f"| {use} |")
+                   f"| {use} | {fmts} |")
     return "\n".join(out) + "\n"
 
 

@@ -20,6 +20,14 @@ fields keep their order):
   microseconds when the record carries them (`event_second` + `event_microsecond`). A time
   of 0 means "not set" on the wire (CAP: flow records have event_second 0) and gets none.
 * `record_category` (intrusion, connection, file, discovery, metadata, ...).
+* ids inside nested blocks and list items (a host profile's servers, a user's vulnerability
+  list) are named in place, the same way, item by item.
+
+More exceptions that say what they hold: an OS fingerprint UUID gives
+`os_fingerprint_name`, `_vendor` and `_version` (record 54); a certificate fingerprint gives
+`ssl_certificate_subject`, `_issuer` and `_valid_until` (record 614); an ICMP type or code,
+carried in the port fields of ICMP events, gives `icmp_type_name` / `icmp_code_name` (records
+260/270, keyed by the IP protocol too, so a TCP port never matches).
 
 Nothing is guessed: an id the cache does not hold gets no name field. Lookups are one dict
 get per id with a plan built once per (record type, block type)."""
@@ -124,6 +132,24 @@ EVENT_NAMES: tuple[Name, ...] = (
     _name("application_protocol_id", "application"),
     _name("client_country", "country"),
     _name("security_intelligence_uuid", "security_intelligence_category_uuid"),
+    # discovery (RNA) host events and user input (records 10–107)
+    _name("source_type", "source_type"),
+    _name("scan_type", "scan_type"),
+    _name("criticality_id", "criticality"),
+    _name("attribute_id", "attribute"),
+    _name("vulnerability_id", "vulnerability"),
+    _name("system_user_id", "system_user"),
+    _name("network_protocol", "network_protocol"),
+    Name(("os_fingerprint_uuid",), "fingerprint",
+         ("os_fingerprint_name", "os_fingerprint_vendor", "os_fingerprint_version")),
+    # ICMP events carry type and code in the port fields (fact sheet §10.6, §10.7).
+    Name(("protocol", "source_port"), "icmp_type", ("icmp_type_name",)),
+    Name(("protocol", "source_port", "destination_port"), "icmp_code", ("icmp_code_name",)),
+    Name(("protocol", "initiator_port"), "icmp_type", ("icmp_type_name",)),
+    Name(("protocol", "initiator_port", "responder_port"), "icmp_code", ("icmp_code_name",)),
+    _name("file_sha256", "file_sha"),
+    Name(("ssl_certificate_fingerprint",), "ssl_certificate",
+         ("ssl_certificate_subject", "ssl_certificate_issuer", "ssl_certificate_valid_until")),
     # correlation events (record 112)
     _name("correlation_policy_id", "correlation_policy"),
     _name("correlation_rule_id", "correlation_rule"),
@@ -176,6 +202,7 @@ TIMES: dict[str, str | None] = {
     "malware_event_timestamp": None,
     "file_timestamp": None,
     "last_seen": None,
+    "last_used": None,
     "start_time": None,
     "timestamp": None,
     "correlation_event_second": None,
@@ -191,6 +218,9 @@ class _Plan:
     codes: list[tuple[str, dict, str]] = field(default_factory=list)
     times: list[tuple[str, str | None, str]] = field(default_factory=list)
     nested: list[tuple[str, _Plan]] = field(default_factory=list)
+    # list fields → plans per item block type, filled as item types are first seen
+    lists: list[tuple[str, dict[Any, _Plan]]] = field(default_factory=list)
+    record_type: int = 0
 
 
 class Decorator:
@@ -255,10 +285,26 @@ class Decorator:
                 inner = dict(inner)  # the record's own fields stay as decoded
                 self._apply(sub, inner)
                 event[name] = inner
+        for name, by_type in plan.lists:
+            items = get(name)
+            if isinstance(items, list) and items:
+                event[name] = [self._item(plan.record_type, by_type, item) for item in items]
+
+    def _item(self, record_type: int, by_type: dict[Any, _Plan], item: Any) -> Any:
+        """One list item decorated in a copy (items are blocks: their type fixes the plan)."""
+        if not isinstance(item, dict):
+            return item
+        key = item.get("block_type")
+        sub = by_type.get(key)
+        if sub is None:
+            sub = by_type[key] = self._plan(record_type, item)
+        item = dict(item)
+        self._apply(sub, item)
+        return item
 
     def _plan(self, record_type: int, event: dict[str, Any]) -> _Plan:
         present = set(event)
-        plan = _Plan()
+        plan = _Plan(record_type=record_type)
         overrides = {spec.outputs[0]: spec for spec in RECORD_NAMES.get(record_type, ())}
         tables = self.cache.tables
         for spec in EVENT_NAMES:
@@ -277,6 +323,8 @@ class Decorator:
         for name, value in event.items():
             if isinstance(value, dict):
                 plan.nested.append((name, self._plan(record_type, value)))
+            elif isinstance(value, list):
+                plan.lists.append((name, {}))
         return plan
 
     def iso(self, seconds: int, microseconds: int | None = None) -> str:

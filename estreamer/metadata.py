@@ -59,10 +59,12 @@ LEARN: dict[int, Learn] = {
     4: _ids("priority"),
     54: Learn("fingerprint", ("uuid",), ("name", "vendor", "version")),
     55: _ids("client_application"),
+    57: Learn("vulnerability", ("id",), ("title",)),
     58: _ids("criticality"),
     59: _ids("network_protocol"),
     60: _ids("attribute"),
     61: _ids("scan_type"),
+    62: _ids("system_user"),
     63: _ids("application"),
     # UNCERTAIN (§10.4): whether the revision belongs in the key; the FMC shows one message
     # per (GID, SID), so the latest revision's message wins and the revision is kept.
@@ -100,6 +102,9 @@ LEARN: dict[int, Learn] = {
     146: _uuids("prefilter_policy"),
     147: _uuids("tunnel_rule"),
     161: Learn("ioc", ("id",), ("category", "ioc_event_type")),
+    # ICMP and ICMPv6 reuse type and code numbers: the IP protocol is part of the key.
+    260: Learn("icmp_type", ("protocol", "icmp_type"), ("description",)),
+    270: Learn("icmp_code", ("protocol", "icmp_type", "icmp_code"), ("description",)),
     280: Learn("security_intelligence_category",
                ("access_control_policy_uuid", "id"), ("name",)),
     281: _ids("security_intelligence_source_destination"),
@@ -112,6 +117,7 @@ LEARN: dict[int, Learn] = {
     322: _uuids("sinkhole"),
     350: _ids("netmap_domain"),
     510: _ids("file_type"),
+    511: Learn("file_sha", ("file_sha256",), ("file_name",)),
     515: _ids("file_storage_status"),
     516: _ids("file_sandbox_status"),
     517: _ids("spero_disposition"),
@@ -128,6 +134,8 @@ LEARN: dict[int, Learn] = {
     607: _ids("ssl_expected_action"),
     608: _ids("ssl_flow_status"),
     613: _ids("ssl_url_category"),
+    614: Learn("ssl_certificate", ("ssl_certificate_fingerprint",),
+               ("subject_common_name", "issuer_common_name", "valid_end_time")),
     700: _uuids("network_analysis_policy"),
 }
 """Metadata record type → what it teaches. A type without a layout table is never decoded,

@@ -98,7 +98,8 @@ def test_records_received_are_exactly_the_ledger(certs):
     records = [e for e in events if isinstance(e, Record)]
     assert [e for e in events if isinstance(e, StreamFault)] == []
     assert len(records) == len(emu.history.metadata) + sum(
-        r.family in ("intrusion", "packet", "extra_data", "connection", "file", "malware")
+        r.family in ("intrusion", "packet", "extra_data", "connection", "file", "malware",
+                     "discovery", "user", "correlation")
         for r in emu.history.events)
     assert digests(events) == emu.ledger.digests(1)
     bundles = [e for e in events if isinstance(e, MessageBundle)]
@@ -239,8 +240,9 @@ def test_stop_returns_even_when_a_client_stopped_reading(certs):
         sizes.append(len(emu.ledger))
         time.sleep(0.2)
     # The client reads nothing, so the server is stuck in sendall with much still to send.
-    wanted = len(emu.history.metadata) + sum(r.family != "file" and r.family != "malware"
-                                             for r in emu.history.events)
+    wanted = len(emu.history.metadata) + sum(
+        r.family in ("intrusion", "packet", "extra_data", "connection")
+        for r in emu.history.events)
     assert len(emu.ledger) < wanted
     started = time.monotonic()
     emu.stop()

@@ -77,17 +77,18 @@ class Values:
             elif isinstance(kind, L.Block):
                 block_type = (block_choice or {}).get(kind.series) or kind.types[0]
                 inner = {"block_type": block_type,
-                         **self.layout(L.block_layout(kind.series, block_type).layout)}
+                         **self.layout(kind.layout_for(block_type).layout)}
                 if kind.inline:
                     values.update(inner)
                 else:
                     values[name] = inner
             elif isinstance(kind, L.ListOf):
                 # Two items, so the list walks past its first inner block.
+                # The inner block's own layout: a generic block names its fields by context.
                 inner = kind.inner
                 values[name] = [
                     {"block_type": inner.types[0],
-                     **self.layout(L.block_layout(inner.series, inner.types[0]).layout)}
+                     **self.layout(inner.layout_for(inner.types[0]).layout)}
                     for _ in range(2)
                 ]
             else:

@@ -1,9 +1,12 @@
 """A deterministic history of eStreamer records for the FMC emulator.
 
 `History(seed=…)` builds metadata first (devices, zones, interfaces, policies, rules, names
-for applications, users, countries, file and malware types …), then events (intrusion 400
-with its packet 2 and extra data 110, connection 71, file 500/502, malware 125), each with an
-archive timestamp, several per second. Every id, UUID and name an event refers to was sent
+for applications, users, countries, file and malware types, OS fingerprints, correlation
+policies …), then events, each with an archive timestamp, several per second, in roughly the
+proportions an FMC shows: mostly connections (71), some intrusions (400 with its packet 2 and
+extra data 110), user logins (RUA 94/95), discovery (RNA) events in bursts (a new host comes
+with its servers, client applications and OS: records 10–18, 101, 107), few files (500/502),
+correlation events (112) and malware (125). Every id, UUID and name an event refers to was sent
 in a metadata record before it, as on a real FMC (fact sheet §5, CAP).
 
 Values are produced by *field name*, walking the layout tables in
@@ -68,6 +71,9 @@ EVENT_RECORDS: dict[str, tuple[int, ...]] = {
     "connection": (71,),
     "file": (500, 502),
     "malware": (125,),
+    "discovery": (10, 11, 12, 13, 14, 15, 16, 18, 19, 101, 107),
+    "user": (94, 95),
+    "correlation": (112,),
 }
 """Record types of each event family. Packets and extra data ride along with intrusion."""
 
@@ -80,7 +86,10 @@ def available_blocks(family: str) -> tuple[tuple[int, int], ...]:
 
 def block_for(family: str, version: int | None) -> int | None:
     """The block type to send for a requested version (None: no version named). None when
-    the family has no block table at all."""
+    the family has no block table at all, or is not versioned by block (discovery, user and
+    correlation records carry the one block form their tables know)."""
+    if family not in BLOCK_VERSIONS:
+        return None
     rows = available_blocks(family)
     if not rows:
         return None
@@ -131,6 +140,12 @@ REFERENCES: dict[str, tuple[int, str]] = {
     "responder_country": (520, "country_code"),
     "extra_data_type": (111, "extra_data_type"),
     "cloud_uuid": (127, "uuid"),
+    "os_fingerprint_uuid": (54, "uuid"),
+    "correlation_policy_id": (69, "id"),
+    "correlation_rule_id": (70, "id"),
+    "trigger_device_id": (123, "id"),
+    "source_os_fingerprint_uuid": (54, "uuid"),
+    "destination_os_fingerprint_uuid": (54, "uuid"),
 }
 """Event field name → (metadata record type, key field). Drives both generation (a value is
 picked from what that metadata holds) and the coherence test. A value of 0 or the zero UUID
@@ -202,7 +217,8 @@ _RULE_MESSAGES = [
     "FILE-PDF Adobe Reader malformed font heap overflow attempt",
     "PROTOCOL-DNS excessive queries of type ANY",
 ]
-_SERVERS = {676: "HTTP", 1122: "HTTPS", 617: "DNS", 846: "SSH", 1100: "SMTP", 0: "Unknown"}
+_SERVERS = {676: "HTTP", 1122: "HTTPS", 617: "DNS", 846: "SSH", 1100: "SMTP", 710: "LDAP",
+            0: "Unknown"}
 _CLIENTS = {573: "Firefox", 1296: "Chrome", 2000: "curl", 3412: "OpenSSH", 0: "Unknown"}
 _WEB_APPS = {929: "Google", 629: "Facebook", 2307: "Microsoft Update", 0: "Unknown"}
 _URL_CATEGORIES = {0: "Uncategorized", 1: "Business and Economy", 2: "Search Engines"}
@@ -216,6 +232,15 @@ _MALWARE_SUBTYPES = {1: "File Executed", 2: "File Created", 3: "File Moved"}
 _DETECTORS = {1: "ClamAV", 2: "SHA", 3: "SPERO", 4: "Tetra"}
 _EXTRA_DATA_TYPES = {9: ("HTTP URI", "string"), 10: ("HTTP Hostname", "string")}
 _FILE_NAMES = ["invoice.pdf", "setup.exe", "report.docx", "archive.zip", "update.jar"]
+_FINGERPRINTS = [("Windows", "Microsoft", "11"), ("Linux", "Linux", "5.15"),
+                 ("macOS", "Apple", "14"), ("iOS", "Apple", "17")]
+_SERVICE_PORTS = {676: 80, 1122: 443, 617: 53, 846: 22, 1100: 25}
+_SOURCE_TYPES = {0: "RNA", 1: "User", 2: "Scanner", 3: "Application"}
+_NETWORK_PROTOCOLS = {2048: "IPv4", 2054: "ARP", 34525: "IPv6"}
+_CORRELATION = [("Critical servers", "Watch the data centre", [
+    ("Intrusion on a critical server", "a new intrusion event"),
+    ("New OS on a server subnet", "a new host is discovered")])]
+_HOSTNAMES = ["WS-ALICE", "WS-BOB", "LAPTOP-CAROL", "SRV-FILES", "PRINTER-2F"]
 
 
 def _uuid(rng: random.Random) -> str:
@@ -235,7 +260,7 @@ class History:
         self.rate = rate
         self.end_time = int(time.time()) if end_time is None else end_time
         self.families = tuple(
-            f for f in (families or ("intrusion", "connection", "file", "malware"))
+            f for f in (families or tuple(_WEIGHTS))
             if family_available(f)
         )
         self.with_packets = family_available("packet")
@@ -355,6 +380,21 @@ class History:
             for rid, name in table.items():
                 add(record_type, {"id": rid, "name": name})
         add(127, {"uuid": _uuid(rng), "name": "AMP Public Cloud"})
+        # Discovery and correlation names (records 54, 90, 59, 69, 70).
+        for name, vendor, version in _FINGERPRINTS:
+            add(54, {"uuid": _uuid(rng), "name": name, "vendor": vendor, "version": version})
+        for table, record_type in ((_SOURCE_TYPES, 90), (_NETWORK_PROTOCOLS, 59)):
+            for rid, name in table.items():
+                add(record_type, {"id": rid, "name": name})
+        rule_id = 0
+        for policy_id, (name, description, rules) in enumerate(_CORRELATION, 1):
+            add(69, {"id": policy_id, "name": name, "description": description,
+                     "uuid": _uuid(rng), "revision_uuid": _uuid(rng)})
+            for rule_name, event_type in rules:
+                rule_id += 1
+                add(70, {"id": rule_id, "name": rule_name, "description": rule_name,
+                         "rule_event_type": event_type, "uuid": _uuid(rng),
+                         "revision_uuid": _uuid(rng)})
         if self.with_extra_data:
             for type_id, (name, encoding) in _EXTRA_DATA_TYPES.items():
                 add(111, {"extra_data_type": type_id, "name": name, "encoding": encoding})
@@ -550,11 +590,131 @@ class History:
         yield 125, "malware", values
 
 
+    # -- discovery, users, correlation -------------------------------------------------------
+
+    def _discovery_header(self, values: Mapping[str, Any], event_type: int, subtype: int,
+                          host: str, mac: str) -> dict[str, Any]:
+        """§8 as a 6.x+ FMC fills it for host events: the host's address in the IPv6 field
+        (mapped IPv4), the legacy field empty."""
+        return {"device_id": values["device_id"], "mac_address": mac, "has_ipv6": 1,
+                "event_second": values["event_second"],
+                "event_microsecond": values["event_microsecond"], "event_type": event_type,
+                "event_subtype": subtype, "ipv6_address": host}
+
+    def _discovery(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """A burst: a new host with its server, client application and OS (records 10, 11 or
+        12, 13, 14, 15, 101), or a change on a known one (16, 18, 19, 107)."""
+        rng = self._rng
+        values = self._flow(archive)
+        host = values["source_ip"] if values["source_ip"].startswith("10.") \
+            else values["destination_ip"]
+        mac = "00:50:56:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+        fingerprint = self._pools.pick(rng, 54, "uuid")
+        # The host's server is the flow's service, on its well-known port.
+        service = values["application_id"]
+        port = _SERVICE_PORTS.get(service, values["destination_port"])
+        server = {"block_type": 103, "port": port, "hits": rng.randint(1, 50),
+                  "last_used": values["event_second"], "confidence": rng.choice((50, 90, 100)),
+                  "server_information": [{
+                      "block_type": 117, "application_id": service, "vendor": "",
+                      "version": "", "last_used": values["event_second"]}],
+                  "web_applications": []}
+        client_id = rng.choice([c for c in _CLIENTS if c])
+        client = {"hits": rng.randint(1, 20), "last_used": values["event_second"],
+                  "client_application_id": client_id, "application_protocol_id": service,
+                  "version": rng.choice(("118.0", "120.1", "8.4")), "web_applications": []}
+        os_print = {"block_type": 130, "os_fingerprint_uuid": fingerprint,
+                    "fingerprint_type": 1, "last_seen": values["event_second"],
+                    "ttl_difference": 0, "mobile_devices": []}
+
+        def event(record_type: int, event_type: int, subtype: int, **fields: Any):
+            header = self._discovery_header(values, event_type, subtype, host, mac)
+            return record_type, "discovery", {**values, **fields, "discovery_header": header}
+
+        tcp = values["protocol"] == 6
+        if rng.random() < 0.6:  # a host the sensor has not seen before
+            yield event(10, 1000, 1, ip_address=host, hops=rng.choice((0, 0, 1)),
+                        server_fingerprints=[os_print],
+                        tcp_servers=[server] if tcp else [],
+                        udp_servers=[] if tcp else [server],
+                        network_protocols=[{"block_type": 4, "protocol_number": 2048}],
+                        transport_protocols=[{"block_type": 4, "protocol_number": p}
+                                             for p in (6, 17)],
+                        mac_addresses=[{"block_type": 95, "ttl": 64, "mac": mac, "primary": 1,
+                                        "last_seen": values["event_second"]}],
+                        last_seen=values["event_second"],
+                        client_applications=[{"block_type": 112, **client,
+                                              "vulnerabilities": []}],
+                        netbios_name=rng.choice(_HOSTNAMES))
+            yield event(11 if tcp else 12, 1000, 2 if tcp else 6, **server)
+            if rng.random() < 0.3:
+                yield event(13, 1000, 3, network_protocol=2048)
+                yield event(14, 1000, 4, transport_protocol=values["protocol"])
+            yield event(15, 1000, 7, **client)
+            yield event(101, 1000, 8, **os_print)
+        else:  # what changes on a known host
+            kind = rng.choice((16, 18, 19, 107))
+            if kind == 16:
+                yield event(16, 1001, 6, **server)
+            elif kind == 18:
+                yield event(18, 1001, 2, confidence=rng.choice((70, 90)),
+                            os_fingerprint_uuid=fingerprint)
+            elif kind == 19:
+                yield event(19, 1001, 7)
+            else:
+                yield event(107, 1001, 32, **client)
+
+    def _user(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """A user seen logging in (95), now and then for the first time (94, then 95)."""
+        rng = self._rng
+        values = self._flow(archive)
+        user = self._pools.pick(rng, 98, "id") or 0
+        names = self._pools.keys.get((98, "id"), [])
+        username = _USERS[names.index(user)] if user in names else ""
+        host = values["source_ip"] if values["source_ip"].startswith("10.") \
+            else values["destination_ip"]
+        header = {"device_id": values["device_id"], "has_ipv6": 1, "event_type": 1004,
+                  "event_second": values["event_second"], "ipv6_address": host}
+        who = {**values, "user_id": user, "username": username,
+               "application_protocol_id": 710, "email": f"{username}@example.com",
+               "domain": "EXAMPLE", "timestamp": values["event_second"], "user_ip": host,
+               "login_type": 0, "auth_type": 1, "reported_by": "ISE", "vpn_sessions": []}
+        if rng.random() < 0.2:
+            yield 94, "user", {**who, "first_name": username.title(), "last_name": "Example",
+                               "discovery_header": {**header, "event_subtype": 1}}
+        yield 95, "user", {**who, "discovery_header": {**header, "event_subtype": 2}}
+
+    def _correlation(self, archive: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """A correlation rule that fired on an intrusion-like event between two hosts."""
+        rng = self._rng
+        values = self._flow(archive)
+        rule = self._pools.pick(rng, 70, "id") or 0
+        values.update(
+            correlation_event_second=values["event_second"],
+            event_id=rng.randint(1, 1 << 20),
+            priority_id=rng.choice((1, 2, 3)),
+            event_description="Correlation rule triggered",
+            correlation_event_type=1,
+            correlation_rule_id=rule,
+            correlation_policy_id=1 if rule else 0,
+            trigger_event_second=values["event_second"],
+            trigger_event_microsecond=values["event_microsecond"],
+            source_host_type=0, destination_host_type=0,
+            source_port=values["source_port"], destination_port=values["destination_port"],
+            impact=rng.randint(1, 3),
+        )
+        yield 112, "correlation", values
+
+
 def _archive_time(record: HistoryRecord) -> int:
     return record.archive_timestamp or 0
 
 
-_WEIGHTS = {"intrusion": 3, "connection": 5, "file": 2, "malware": 1}
+# Logical events per family, out of 80: mostly connections, some intrusions and user logins,
+# a discovery burst now and then (one pick is 1–7 records), few files, correlations and
+# malware events.
+_WEIGHTS = {"intrusion": 12, "connection": 50, "file": 5, "malware": 2, "discovery": 5,
+            "user": 4, "correlation": 2}
 
 
 def _blocks_of(family: str) -> tuple[int, ...] | None:
@@ -632,7 +792,7 @@ def _make_plan(layout: tuple, inline_blocks: tuple[int, ...] | None,
         if isinstance(kind, Nested):
             yield (_NESTED, name, tuple(_make_plan(kind.compiled.layout, None, set())))
         elif isinstance(kind, ListOf):
-            yield (_LIST, name, None)
+            yield (_LIST, name, kind.inner)
         else:
             yield (_VALUE, name, kind)
 
@@ -663,12 +823,24 @@ def _apply(plan: tuple, values: Mapping[str, Any], source: ValueSource,
         elif step == _NESTED:
             out[name] = _apply(detail, values.get(name) or {}, source, unfilled)
         elif step == _LIST:
-            out[name] = list(values.get(name, []))
+            # Items come whole from the event; each is completed from its block's layout,
+            # so the history holds exactly what a decoder gives back.
+            out[name] = [_item(detail, item, source, unfilled)
+                         for item in values.get(name, [])]
         else:
             block_type, sub = detail
             out[name] = {"block_type": block_type,
                          **_apply(sub, values.get(name) or {}, source, unfilled)}
     return out
+
+
+def _item(block: Block, item: Mapping[str, Any], source: ValueSource,
+          unfilled: set[str]) -> dict[str, Any]:
+    block_type = item.get("block_type") or (block.types or (None,))[0]
+    compiled = block.layout_for(block_type) if block_type is not None else None
+    if compiled is None:
+        raise ValueError(f"cannot generate a list item of block type {block_type}")
+    return {"block_type": block_type, **_fill(compiled.layout, item, source, unfilled)}
 
 
 def _zero(kind: Any) -> Any:

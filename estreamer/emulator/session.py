@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from estreamer.emulator.faults import CUTS, HEADER_CUT, Fault, injected_record
-from estreamer.emulator.history import History, HistoryRecord, block_for
+from estreamer.emulator.history import History, HistoryRecord, block_for, family_available
 from estreamer.emulator.hosts import UnsupportedHostRequest, host_answer
 from estreamer.emulator.ledger import SentRecord
 from estreamer.errors import ProtocolError
@@ -69,12 +69,30 @@ METADATA_FLAGS = (RequestFlags.METADATA_V1 | RequestFlags.METADATA_V2
 INTRUSION_FLAGS = RequestFlags.INTRUSION_V1 | RequestFlags.INTRUSION
 CONNECTION_FLAGS = (RequestFlags.CONNECTION_V1 | RequestFlags.CONNECTION_V3
                     | RequestFlags.CONNECTION_V4 | RequestFlags.CONNECTION_V5)
+DISCOVERY_FLAGS = (RequestFlags.DISCOVERY_V1 | RequestFlags.DISCOVERY_V2
+                   | RequestFlags.DISCOVERY_V3 | RequestFlags.DISCOVERY_V4
+                   | RequestFlags.DISCOVERY_V5 | RequestFlags.DISCOVERY_V6
+                   | RequestFlags.DISCOVERY_V7)
+CORRELATION_FLAGS = (RequestFlags.CORRELATION_V1 | RequestFlags.CORRELATION_V2
+                     | RequestFlags.CORRELATION_V3 | RequestFlags.CORRELATION_V4
+                     | RequestFlags.CORRELATION_V5 | RequestFlags.CORRELATION)
+
+_FAMILY_FLAGS = (
+    (INTRUSION_FLAGS, "intrusion"),
+    (CONNECTION_FLAGS, "connection"),
+    (DISCOVERY_FLAGS, "discovery"),
+    (RequestFlags.USER, "user"),
+    (CORRELATION_FLAGS, "correlation"),
+)
 
 _FAMILY_CODES = {
     EventCode.INTRUSION: "intrusion",
     EventCode.CONNECTION: "connection",
     EventCode.FILE: "file",
     EventCode.MALWARE: "malware",
+    EventCode.DISCOVERY: "discovery",
+    EventCode.USER: "user",
+    EventCode.CORRELATION: "correlation",
 }
 
 
@@ -90,7 +108,8 @@ class Selection:
     """What one request asked for, resolved against what the history can render."""
 
     metadata: bool = False
-    blocks: dict[str, int] = field(default_factory=dict)  # event family → block type
+    # event family → block type (None: a family whose records have one block form)
+    blocks: dict[str, int | None] = field(default_factory=dict)
     packets: bool = False
     extra_data: bool = False
     archive_timestamps: bool = False
@@ -104,8 +123,7 @@ class Selection:
             return self.packets, None
         if family == "extra_data":
             return self.extra_data, None
-        block = self.blocks.get(family)
-        return block is not None, block
+        return family in self.blocks, self.blocks.get(family)
 
 
 def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
@@ -114,10 +132,9 @@ def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
     a flag names no version and gets the family's oldest block."""
     flags = RequestFlags(flags)
     wanted: dict[str, int | None] = {}
-    if flags & INTRUSION_FLAGS:
-        wanted["intrusion"] = None
-    if flags & CONNECTION_FLAGS:
-        wanted["connection"] = None
+    for mask, family in _FAMILY_FLAGS:
+        if flags & mask:
+            wanted[family] = None
     metadata = bool(flags & METADATA_FLAGS)
     for version, code in events:
         if code == EventCode.METADATA:
@@ -126,11 +143,10 @@ def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
         if family is not None:
             previous = wanted.get(family)
             wanted[family] = version if previous is None else max(previous, version)
-    blocks = {}
+    blocks: dict[str, int | None] = {}
     for family, version in wanted.items():
-        block = block_for(family, version)
-        if block is not None:
-            blocks[family] = block
+        if family_available(family):
+            blocks[family] = block_for(family, version)
     intrusion = "intrusion" in blocks
     return Selection(
         metadata=metadata,

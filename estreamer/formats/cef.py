@@ -269,6 +269,8 @@ _BUILDERS: Mapping[int, Callable[[Mapping[str, Any], dict[str, Any]], Head]] = {
     2: _packet, 9: _impact_alert, 71: _connection, 110: _extra_data, 125: _malware,
     400: _intrusion, 500: _file, 502: _file,
 }
+DEDICATED = frozenset(_BUILDERS)
+"""Record types with their own CEF mapping; every other record goes through `_generic`."""
 
 
 def cef_parts(event: Mapping[str, Any]) -> tuple[str, str, int, dict[str, Any]]:

@@ -43,6 +43,9 @@ _CATEGORIES: Mapping[str, tuple[list[str], list[str], str]] = {
 
 _FAMILY_BY_TYPE = {2: "packet", 9: "impact", 71: "connection", 110: "extra_data",
                    125: "malware", 400: "intrusion", 500: "file", 502: "malware"}
+DEDICATED = frozenset(_FAMILY_BY_TYPE)
+"""Record types mapped to ECS fields of their own (source/destination, rule, file, ...);
+every other record gets the common fields, its category, and itself under cisco.firepower."""
 
 
 def _clean(value: Any) -> Any:

@@ -315,17 +315,32 @@ class Block(Variable):
     A block longer than its layout keeps going (newer minor versions append fields); the
     unread tail is noted, never silently dropped."""
 
-    def __init__(self, series: int, types: tuple[int, ...] | None = None, inline: bool = False):
+    def __init__(self, series: int, types: tuple[int, ...] | None = None, inline: bool = False,
+                 layout: tuple | None = None):
+        if layout is not None and not types:
+            raise ValueError("a block with its own layout must name its block types")
         self.series = series
         self.types = types
         self.inline = inline
+        # Generic blocks (the integer block 7, the string block 35) mean what the field that
+        # holds them says (§7): a bugtraq id is not an IOC id. `layout` names their fields
+        # here, for `types` only, instead of the registry's generic names.
+        self.layout = compile_layout(layout) if layout is not None else None
         self.default = None
+
+    def layout_for(self, block_type: int) -> CompiledLayout | None:
+        """The layout this field reads `block_type` with, or None (unknown or unexpected)."""
+        if self.types is not None and block_type not in self.types:
+            return None
+        if self.layout is not None:
+            return self.layout
+        return BLOCKS.get((self.series, block_type))
 
     def decode(self, buf, off, end, values, notes):
         block_type, length = _block_header(buf, off, end, f"series {self.series} block")
         block_end = off + length
-        compiled = BLOCKS.get((self.series, block_type))
-        if compiled is None or (self.types is not None and block_type not in self.types):
+        compiled = self.layout_for(block_type)
+        if compiled is None:
             notes.append(
                 (
                     f"block:{self.series}:{block_type}",
@@ -352,10 +367,11 @@ class Block(Variable):
         block_type = value.get("block_type")
         if block_type is None and self.types and len(self.types) == 1:
             block_type = self.types[0]
-        if "raw" in value and (self.series, block_type) not in BLOCKS:
+        compiled = self.layout_for(block_type)
+        if "raw" in value and compiled is None:
             body = bytes.fromhex(value["raw"])
         else:
-            body = block_layout(self.series, block_type).encode(value)
+            body = (compiled or block_layout(self.series, block_type)).encode(value)
         return _BLOCK_HEADER.pack(block_type, 8 + len(body)) + body
 
 

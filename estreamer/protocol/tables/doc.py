@@ -297,8 +297,8 @@ MEANINGS: dict[str, str] = {
     "message_length": "length of `message`",
     "message": "rule message text",
     "country_code": "country code events carry",
-    "vendor": "fingerprint vendor",
-    "version": "fingerprint version",
+    "vendor": "vendor (of a fingerprint, server or sub-server)",
+    "version": "version text (of a fingerprint, server or application)",
     "allow_list_uuid": "third UUID of a correlation rule (eNcore: white list; UNCERTAIN)",
     "profile_name": "endpoint profile name",
     "full_name": "endpoint profile full name",
@@ -315,7 +315,7 @@ MEANINGS: dict[str, str] = {
     "last_seen": "last time seen, UNIX seconds",
     "vlan_type": "VLAN encapsulation type",
     "vlan_priority": "VLAN priority",
-    "value": "the text value (NetBIOS name for record 42)",
+    "value": "the text value (NetBIOS name for record 42, a scan result's value)",
     "banner": "server banner bytes, hex",
     "ioc_id": "indication of compromise → record 161",
     "category": "IOC category",
@@ -396,6 +396,132 @@ MEANINGS: dict[str, str] = {
     "corrective_action": "corrective action",
     "contributors": "contributors",
     "additional_references": "additional references",
+    # host profiles and discovery blocks (eNcore only, some SFS; tables/discovery.py)
+    "ip_address": "an address of the host (or of an attribute's auto-assign range)",
+    "primary_secondary": "0 primary, 1 secondary host (seen through a router)",
+    "server_fingerprints": "OS fingerprints from the host's servers",
+    "client_fingerprints": "OS fingerprints from the host's clients",
+    "smb_fingerprints": "OS fingerprints from SMB",
+    "dhcp_fingerprints": "OS fingerprints from DHCP",
+    "mobile_device_fingerprints": "OS fingerprints of mobile devices",
+    "ipv6_server_fingerprints": "OS fingerprints from servers over IPv6",
+    "ipv6_client_fingerprints": "OS fingerprints from clients over IPv6",
+    "ipv6_dhcp_fingerprints": "OS fingerprints from DHCPv6",
+    "user_agent_fingerprints": "OS fingerprints from HTTP user agents",
+    "tcp_servers": "TCP servers on the host",
+    "udp_servers": "UDP servers on the host",
+    "network_protocols": "network protocols the host speaks",
+    "transport_protocols": "transport protocols the host speaks",
+    "protocol_number": "a protocol the host speaks: network protocol (EtherType, → record "
+    "59) in `network_protocols`, IP protocol number in `transport_protocols`; for a user's "
+    "protocol, the kind is in `protocol_type`",
+    "mac_addresses": "MAC addresses (of the host, or given by a user)",
+    "vlan_presence": "1 when the VLAN fields are set",
+    "client_applications": "client applications (on the host, or given by a user)",
+    "hits": "times the server or client application was seen",
+    "last_used": "last time the server or client application was seen, UNIX seconds",
+    "server_information": "what the server is, one entry per source",
+    "confidence": "identification confidence, percent",
+    "web_applications": "web applications seen on it → record 109",
+    "vulnerabilities": "vulnerabilities (of a client application, set by a user, or scanned)",
+    "source_type": "who identified or changed it → record 90 (RNA, user, scanner, "
+    "application)",
+    "source_id": "ID of the user or source application (→ record 91) behind `source_type`",
+    "sub_server": "sub-server name (e.g. a web server module)",
+    "sub_servers": "sub-servers of this server",
+    "os_fingerprint_uuid": "OS fingerprint → record 54 (name, vendor, version)",
+    "fingerprint_type": "kind of fingerprint (server, client, SMB, DHCP, ...)",
+    "ttl_difference": "TTL in the fingerprint minus the TTL seen",
+    "mobile_devices": "mobile device details of the fingerprint",
+    "mobile_device": "mobile device description",
+    "mobile": "1 when the OS runs on a mobile device",
+    "jailbroken": "1 when the mobile device OS is jailbroken",
+    "vulnerability_id": "vulnerability ID → record 57",
+    "invalid_flags": "non-zero when the vulnerability was marked invalid (not impacting)",
+    "vulnerability_type": "where the vulnerability ID comes from (VDB or third party)",
+    "identity_uuid": "the identity (fingerprint or server) in conflict or timed out",
+    "server_map_id": "internal ID of the server identity",
+    "attribute_id": "host attribute → record 60",
+    "attribute_uuid": "UUID of the host attribute",
+    "attribute_name": "host attribute name",
+    "attribute_type": "attribute kind: text, integer or list",
+    "attribute_category": "attribute category",
+    "auto_assign_start": "start of the auto-assigned integer range",
+    "auto_assign_end": "end of the auto-assigned integer range",
+    "auto_assign_ip": "legacy IPv4 of the auto-assignment (see `addresses`)",
+    "list_items": "the values a list-type attribute may take",
+    "addresses": "networks the attribute is auto-assigned to",
+    "prefix_bits": "prefix length of `ip_address`",
+    "attribute_value": "the value a user set, hex",
+    "ip_ranges": "address ranges the change applies to",
+    "start_ip": "first address of the range",
+    "end_ip": "last address of the range",
+    "protocol_type": "kind of `protocol_number`: network or transport",
+    "protocols": "protocols a user added or deleted",
+    "payload_type": "kind of payload of the client application",
+    "servers": "servers a user deleted",
+    "criticality_id": "host criticality → record 58",
+    "third_party_vulnerability_uuid": "UUID of a third-party vulnerability",
+    "drop_user_product": "1 when the user-set product is removed",
+    "custom_vendor": "vendor a user typed",
+    "custom_product": "product a user typed",
+    "custom_version": "version a user typed",
+    "software_id": "software ID of the mapped product",
+    "vendor_id": "vendor ID of the mapped product",
+    "product_id": "product ID of the mapped product",
+    "version_major": "major version",
+    "version_minor": "minor version",
+    "to_version_major": "major version, end of the range",
+    "to_version_minor": "minor version, end of the range",
+    "version_revision": "version revision",
+    "to_version_revision": "version revision, end of the range",
+    "build": "build",
+    "patch": "patch level",
+    "extension": "extension",
+    "device": "device (mobile products)",
+    "fixes": "fixes (patches) applied to the product",
+    "fix_id": "fix (patch) ID",
+    "system_user_id": "FMC user who added it → record 62",
+    "scan_type": "scanner that produced the result → record 61",
+    "flag": "scan result flags",
+    "generic_scan_results": "other results the scanner reported",
+    "user_products": "products the scanner identified",
+    "sub_server_unformatted": "`sub_server` as the scanner wrote it",
+    "value_unformatted": "`value` as the scanner wrote it",
+    "scanner_vulnerability_id": "the scanner's own vulnerability ID (text)",
+    "name_clean": "`name` without markup",
+    "description_clean": "`description` without markup",
+    "bugtraq_ids": "Bugtraq IDs of the vulnerability",
+    "bugtraq_id": "a Bugtraq ID",
+    "cve_ids": "CVE IDs of the vulnerability",
+    "cve_id": "a CVE ID",
+    # metadata: vulnerabilities, ICMP, file SHAs, certificates (eNcore only)
+    "exploits": "1 when exploits are known",
+    "remote": "1 when remotely exploitable",
+    "entry_date": "date the vulnerability was entered",
+    "published_date": "date the vulnerability was published",
+    "modified_date": "date the vulnerability was last changed",
+    "title": "vulnerability title",
+    "short_description": "short description",
+    "technical_description": "technical description",
+    "solution": "how to fix it",
+    "scanner_type": "the scanner that reported the vulnerability",
+    "icmp_type": "ICMP type",
+    "icmp_code": "ICMP code",
+    "user_defined": "1 when a user set the disposition",
+    "public_key_sha1": "SHA-1 of the certificate's public key, hex",
+    "serial_number": "certificate serial number, hex (20 bytes)",
+    "serial_number_length": "bytes of `serial_number` in use",
+    "subject_common_name": "certificate subject CN",
+    "subject_organization": "certificate subject O",
+    "subject_organizational_unit": "certificate subject OU",
+    "subject_country": "certificate subject C",
+    "issuer_common_name": "certificate issuer CN",
+    "issuer_organization": "certificate issuer O",
+    "issuer_organizational_unit": "certificate issuer OU",
+    "issuer_country": "certificate issuer C",
+    "valid_start_time": "certificate valid from, UNIX seconds",
+    "valid_end_time": "certificate valid until, UNIX seconds",
     # engine output
     "block_type": "the block type that arrived (picks the layout)",
 }
@@ -441,6 +567,9 @@ def wire_type(kind: object) -> str:
     if isinstance(kind, L.Nested):
         return "discovery header"
     if isinstance(kind, L.Block):
+        if kind.layout is not None:
+            fields = ", ".join(f"`{name}` {wire_type(k)}" for name, k in kind.layout.layout)
+            return f"series {kind.series} block {_types(kind)} read as {fields}"
         return f"series {kind.series} block {_types(kind)}"
     if isinstance(kind, L.ListOf):
         return f"list of {wire_type(kind.inner)}"
@@ -475,10 +604,13 @@ def _table(layout: tuple, start: int | None) -> list[str]:
 
 def all_field_names() -> set[str]:
     names = {name for name, _ in DISCOVERY_HEADER}
-    for record in RECORDS.values():
-        names.update(name for name, _ in record.layout if name)
-    for compiled in L.BLOCKS.values():
-        names.update(name for name, _ in compiled.layout if name)
+    layouts = [r.layout for r in RECORDS.values()] + [c.layout for c in L.BLOCKS.values()]
+    for layout in layouts:
+        names.update(name for name, _ in layout if name)
+        for _, kind in layout:  # a generic block named by its field (Block layout=...)
+            block = kind.inner if isinstance(kind, L.ListOf) else kind
+            if isinstance(block, L.Block) and block.layout is not None:
+                names.update(name for name, _ in block.layout.layout if name)
     return names | {"block_type"}
 
 
@@ -589,13 +721,21 @@ def _is_id_name(layout: tuple) -> bool:
     return [kind for _, kind in layout] == [L.U32, L.TEXT32]
 
 
-def _uses(layout: tuple, series: int, block_type: int) -> bool:
-    return any(
-        isinstance(kind, L.Block)
-        and kind.series == series
-        and (kind.types is None or block_type in kind.types)
-        for _, kind in layout
-    )
+def _uses(layout: tuple, series: int, block_type: int, seen: frozenset = frozenset()) -> bool:
+    """Whether a record reaches the block, directly or through nested blocks and lists."""
+    for _, kind in layout:
+        block = kind.inner if isinstance(kind, L.ListOf) else kind
+        if not isinstance(block, L.Block) or block.series != series:
+            continue
+        types = block.types or ()
+        if block.types is None or block_type in types:
+            return True
+        for inner in types:
+            compiled = block.layout_for(inner)
+            if (series, inner) not in seen and compiled is not None and _uses(
+                    compiled.layout, series, block_type, seen | {(series, inner)}):
+                return True
+    return False
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from estreamer.protocol.layout import (
     STR,
     TEXT16,
     TEXT32,
+    U8,
     U16,
     U32,
     UUID,
@@ -68,6 +69,34 @@ BLOCKS = {
     (2, 22): (("id", U32), ("access_control_policy_uuid", UUID), ("name", STR)),
     # Record 301 (ENC3/ENC5).
     (2, 58): (("id", U32), ("profile_name", STR), ("full_name", STR)),
+    # Records 260 and 270 (§9 names blocks 19/20; fields from eNcore 5.2.11
+    # `blocks_series2.py`, read, not copied). ICMP types and codes are named per IP protocol
+    # (ICMP and ICMPv6 reuse numbers), so the protocol is part of their key.
+    (2, 19): (("icmp_type", U16), ("protocol", U16), ("description", STR)),
+    (2, 20): (("icmp_code", U16), ("icmp_type", U16), ("protocol", U16), ("description", STR)),
+    # Record 511 (§9 block 40; eNcore 5.2.11): a file's name and disposition by its SHA-256,
+    # the same 32 raw bytes as a file event's `file_sha256`, so hex here too.
+    (2, 40): (("file_sha256", Raw(32)), ("file_name", STR), ("disposition", U8),
+              ("user_defined", U8)),
+    # Record 614 (§9 block 50; eNcore 5.2.11): a certificate's details by its SHA-1
+    # fingerprint, the same 20 raw bytes as an event's `ssl_certificate_fingerprint`.
+    # eNcore reads the serial number as 20 raw bytes followed by its u32 length.
+    (2, 50): (
+        ("ssl_certificate_fingerprint", Raw(20)),
+        ("public_key_sha1", Raw(20)),
+        ("serial_number", Raw(20)),
+        ("serial_number_length", U32),
+        ("subject_common_name", STR),
+        ("subject_organization", STR),
+        ("subject_organizational_unit", STR),
+        ("subject_country", STR),
+        ("issuer_common_name", STR),
+        ("issuer_organization", STR),
+        ("issuer_organizational_unit", STR),
+        ("issuer_country", STR),
+        ("valid_start_time", U32),
+        ("valid_end_time", U32),
+    ),
 }
 
 
@@ -139,7 +168,45 @@ RECORDS = {
             ("allow_list_uuid", UUID),
         ),
     ),
+    # §9: "fixed fields, then eight u32-length texts (ENC5)". SFS has seven (no solution);
+    # eNcore 5.2.11's eight are followed, and a record that ends after seven is kept with a
+    # decode error rather than guessed.
+    57: (
+        "Vulnerability",
+        "metadata",
+        (
+            ("id", U32),
+            ("impact", U32),
+            ("exploits", U8),
+            ("remote", U8),
+            ("entry_date", TEXT32),
+            ("published_date", TEXT32),
+            ("modified_date", TEXT32),
+            ("title", TEXT32),
+            ("short_description", TEXT32),
+            ("description", TEXT32),
+            ("technical_description", TEXT32),
+            ("solution", TEXT32),
+        ),
+    ),
+    # The FMC's own users (who changed the network map, imported scans). §9 says eNcore 3
+    # special-cases it; eNcore 5.2.11 reads it as series 2 block 57, like record 98.
+    62: ("System User", "metadata", _one_block(57)),
     98: ("User", "metadata", _one_block(57)),
+    # A vulnerability a third-party scanner reported: no discovery header (eNcore 5.2.11
+    # `records.py`, SFS `scan_vuln_record`, which agree). Four u32-length texts.
+    106: (
+        "Third Party Scanner Vulnerability",
+        "metadata",
+        (
+            ("id", U32),
+            ("scanner_type", U32),
+            ("title", TEXT32),
+            ("description", TEXT32),
+            ("cve_id", TEXT32),
+            ("bugtraq_id", TEXT32),
+        ),
+    ),
     115: ("Security Zone", "metadata", _one_block(14)),
     116: ("Interface", "metadata", _one_block(14)),
     117: ("Access Control Policy Name", "metadata", _one_block(14)),
@@ -159,6 +226,9 @@ RECORDS = {
     320: ("DNS Record Type", "metadata", _one_block(61)),
     321: ("DNS Response Type", "metadata", _one_block(61)),
     322: ("Sinkhole", "metadata", _one_block(14)),
+    260: ("ICMP Type", "metadata", _one_block(19)),
+    270: ("ICMP Code", "metadata", _one_block(20)),
+    511: ("File SHA", "metadata", _one_block(40)),
     520: ("Geolocation", "metadata", _one_block(28)),
     # UNCERTAIN: §9 gives "u32 block type, u32 length, uuid, string" without the type value.
     # eNcore spells 530 exactly as it spells 700, which CAP shows is block 14, so 530 is read
@@ -167,6 +237,7 @@ RECORDS = {
     600: ("SSL Policy", "metadata", UUID_NAME),
     # eNcore prints the revision as hex; it is a revision UUID like record 119's.
     601: ("SSL Rule", "metadata", (("revision", UUID), ("rule_id", U32), ("name", STR))),
+    614: ("SSL Certificate Details", "metadata", _one_block(50)),
     700: ("Network Analysis Policy", "metadata", _one_block(14)),
     **{rtype: (name, "metadata", ID_NAME) for rtype, name in ID_NAME_RECORDS.items()},
 }

@@ -32,9 +32,12 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 
 def run_command(config_path: str, log_level: str | None, metrics: str | None = None) -> int:
+    """`estreamer run`: every FMC in the config at once, one thread each, so one FMC that
+    fails or falls behind never stalls another. Exit 0 only if every runner ended cleanly."""
     from estreamer.cli import setup_logging
     from estreamer.config import load_config, resolve_password
     from estreamer.job import build_runner
+    from estreamer.logcontext import set_fmc
     from estreamer.status import attach
 
     settings = load_config(config_path)
@@ -44,31 +47,57 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
     if not settings.enabled:
         log.error("%s has \"enabled\": false; nothing to do.", settings.path)
         return 1
-    password = resolve_password(settings, settings.server)
     stop = threading.Event()
     install_stop_handlers(stop)
-    runner = build_runner(settings, password, stop=stop)
-    runner.monitor_details = settings.monitor.details
+    several = len(settings.servers) > 1
+    runners = []
+    for server in settings.servers:
+        set_fmc(f"{server.host}:{server.port}" if several else None)
+        password = resolve_password(settings, server)
+        runner = build_runner(settings, password, stop=stop, server=server)
+        runner.monitor_details = settings.monitor.details
+        runners.append((server, runner))
+    set_fmc(None)
     endpoint = None
     if metrics is not None:
         from estreamer.metrics import Metrics, serve
 
-        collector = Metrics(settings.server.host, settings.server.port)
+        collector = Metrics()
+        for server, runner in runners:
+            runner.on_report = collector.updater(server.host, server.port)
         endpoint = serve(metrics, collector)
-        runner.on_report = collector.update
         log.info("Prometheus metrics on %s/metrics", metrics)
-    status = attach(runner, settings)
+    failures: list[BaseException] = []
+
+    def stream(server, runner) -> None:
+        set_fmc(f"{server.host}:{server.port}" if several else None)
+        status = attach(runner, settings, server)
+        try:
+            runner.run()
+        except BaseException as exc:
+            status.stopped(error=str(exc) or type(exc).__name__, snap=runner.snapshot())
+            failures.append(exc)
+            if not several:
+                raise
+            log.error("%s", exc)  # this FMC is done; the others go on
+        else:
+            status.stopped(snap=runner.snapshot())
+
     try:
-        runner.run()
-    except BaseException as exc:
-        status.stopped(error=str(exc) or type(exc).__name__, snap=runner.snapshot())
-        raise
-    else:
-        status.stopped(snap=runner.snapshot())
+        if not several:
+            stream(*runners[0])
+            return 0
+        threads = [threading.Thread(target=stream, args=pair, name=f"fmc-{pair[0].host}")
+                   for pair in runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # join in slices so signals reach the main thread
+                thread.join(0.5)
     finally:
         if endpoint is not None:
             endpoint.shutdown()
-    return 0
+    return 1 if failures else 0
 
 
 def status_command(config_path: str) -> int:

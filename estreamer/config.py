@@ -77,7 +77,8 @@ DEFAULT_LOG_FORMAT = "%(asctime)s %(name)-12s %(levelname)-8s %(message)s"
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """One `subscription.servers[]` entry. eNcore uses only the first; so do we."""
+    """One `subscription.servers[]` entry. eNcore used only the first; `estreamer run`
+    streams from all of them at once, each with its own session, bookmark and cache."""
 
     host: str
     port: int = 8302
@@ -470,8 +471,14 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
     if not isinstance(servers_raw, list) or not servers_raw:
         raise reader.fail("subscription.servers", "expected a list with at least one server")
     servers = tuple(_read_server(reader, s, i, base) for i, s in enumerate(servers_raw))
-    for extra in servers[1:]:
-        reader.flag_unsupported(extra.key_path, "like eNcore, only the first server is used")
+    seen: dict[tuple[str, int], str] = {}
+    for server in servers:
+        key = (server.host, server.port)
+        if key in seen:
+            # Two runners on one FMC would share a bookmark file and duplicate every event.
+            raise reader.fail(server.key_path, f"{server.host}:{server.port} is already "
+                              f"listed as {seen[key]}")
+        seen[key] = server.key_path
 
     rec = sub.sub("records")
     records = SubscriptionRecords(

@@ -8,12 +8,13 @@ from estreamer.client import recovery
 from estreamer.client.bookmark import Bookmark, bookmark_path
 from estreamer.client.permissions import check_key_files
 from estreamer.client.runner import Runner, idle_timeout_for
-from estreamer.config import Secret, Settings
-from estreamer.decorate import Decorator
+from estreamer.config import Secret, Server, Settings
+from estreamer.decorate import Decorator as MetadataDecorator
+from estreamer.errors import ConfigError
 from estreamer.formats import get_formatter
 from estreamer.metadata import MetadataCache, metadata_path
 from estreamer.outputs import open_output
-from estreamer.pipeline import Pipeline, RecordSelector, Sink
+from estreamer.pipeline import Decorator, Pipeline, RecordSelector, Sink
 from estreamer.protocol.flags import LATEST_EVENTS
 from estreamer.protocol.records import Record
 from estreamer.tls import client_context, explain_tls_failure
@@ -31,10 +32,16 @@ def build_runner(
     max_retries: int | None = None,
     commit_interval: float = 1.0,
     first_retry_delay: float = 2.0,
+    server: Server | None = None,
 ) -> Runner:
-    server = settings.server
-    for line in settings.report_lines():
-        log.warning("%s", line)
+    """The runner for one FMC (`server`, default the first in the config). With several
+    FMCs, each gets its own runner, outputs, bookmark and metadata cache; file outputs are
+    told apart by `{host}`/`{port}` in their URIs, and events carry `fmc`."""
+    several = len(settings.servers) > 1
+    server = server or settings.server
+    if server is settings.servers[0]:
+        for line in settings.report_lines():
+            log.warning("%s", line)
     check_key_files(server, config=settings.path)
     context = client_context(
         server.pkcs12_filepath,
@@ -45,7 +52,8 @@ def build_runner(
     )
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
     sinks = [
-        Sink(open_output(o.uri, o.options, settings.base_dir), o.adapter, get_formatter(o.adapter))
+        Sink(open_output(output_uri(o.uri, server, settings.servers), o.options, settings.base_dir),
+             o.adapter, get_formatter(o.adapter))
         for o in settings.enabled_outputters
     ]
     sinks += extra_sinks or []
@@ -59,9 +67,10 @@ def build_runner(
     bookmark.save()
     # Names for ids, kept per server beside the bookmark so a restart still names events.
     metadata = MetadataCache.open(metadata_path(settings.bookmark_dir(), server.host, server.port))
-    decorator = Decorator(metadata)
+    decorator = MetadataDecorator(metadata)
+    decorate = _tag_fmc(decorator, f"{server.host}:{server.port}") if several else decorator
     pipeline = Pipeline(
-        sinks, bookmark, RecordSelector(settings.filter), decorate=decorator,
+        sinks, bookmark, RecordSelector(settings.filter), decorate=decorate,
         commit_interval=commit_interval,
         before_bookmark=[metadata.save,
                          lambda: bookmark.set_outputs(recovery.positions(outputs))],
@@ -85,3 +94,36 @@ def build_runner(
         on_record=on_record,
         first_retry_delay=first_retry_delay,
     )
+
+
+FILE_SCHEMES = ("relfile://", "file://")
+
+
+def output_uri(uri: str, server: Server, servers: tuple[Server, ...]) -> str:
+    """The outputter URI for one FMC: `{host}` and `{port}` filled in. With several FMCs a
+    file output must name them: each FMC's bookmark records and restores its own files
+    after a crash, which only works if no other FMC writes into them."""
+    filled = _fill(uri, server)
+    shared = len({_fill(uri, other) for other in servers}) < len(servers)
+    if shared and uri.lower().startswith(FILE_SCHEMES):
+        hint = "{host}-{port}" if len({s.host for s in servers}) < len(servers) else "{host}"
+        raise ConfigError(
+            f"output {uri}: with several servers each FMC needs its own files; put "
+            f"{hint} in the URI, e.g. relfile:///data/{hint}/encore.{{0}}.json"
+        )
+    return filled
+
+
+def _fill(uri: str, server: Server) -> str:
+    return uri.replace("{host}", server.host).replace("{port}", str(server.port))
+
+
+def _tag_fmc(decorate: Decorator, label: str) -> Decorator:
+    """Events from several FMCs say which one they came from: ids are per FMC."""
+
+    def tagged(record: Record, event: dict) -> dict:
+        event = decorate(record, event)
+        event["fmc"] = label
+        return event
+
+    return tagged

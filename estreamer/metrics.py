@@ -7,7 +7,7 @@ costs nothing per record. prometheus-client is imported only when --metrics is g
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from estreamer.client.runner import MonitorSnapshot
@@ -28,55 +28,73 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class Metrics:
-    """A Prometheus collector over the latest MonitorSnapshot of one client."""
+    """A Prometheus collector over the latest MonitorSnapshot of each FMC the process
+    streams from (label `server`)."""
 
-    def __init__(self, host: str, port: int):
-        self.server = f"{host}:{port}"
-        self._snapshot: MonitorSnapshot | None = None
+    def __init__(self, host: str | None = None, port: int | None = None):
+        self.server = f"{host}:{port}" if host is not None else None
+        self._snapshots: dict[str, MonitorSnapshot | None] = {}
+        if self.server is not None:
+            self._snapshots[self.server] = None
         self._lock = threading.Lock()
 
     def update(self, snap: MonitorSnapshot) -> None:
+        """The snapshot of the server named at construction."""
+        assert self.server is not None, "use updater(host, port) with several servers"
+        self._set(self.server, snap)
+
+    def updater(self, host: str, port: int) -> Callable[[MonitorSnapshot], None]:
+        """A `Runner.on_report` callback for one more server."""
+        server = f"{host}:{port}"
         with self._lock:
-            self._snapshot = snap
+            self._snapshots.setdefault(server, None)
+        return lambda snap: self._set(server, snap)
+
+    def _set(self, server: str, snap: MonitorSnapshot) -> None:
+        with self._lock:
+            self._snapshots[server] = snap
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         with self._lock:
-            snap = self._snapshot
+            snapshots = sorted(self._snapshots.items())
         labels = ["server"]
-        server = [self.server]
 
-        def counter(name: str, text: str, value: float) -> Any:
-            family = CounterMetricFamily(f"{NAMESPACE}_{name}", text, labels=labels)
-            family.add_metric(server, value)
-            return family
-
-        def gauge(name: str, text: str, value: float | None) -> Any:
-            family = GaugeMetricFamily(f"{NAMESPACE}_{name}", text, labels=labels)
-            if value is not None:  # absent rather than a made-up zero
-                family.add_metric(server, value)
-            return family
+        def family(kind: Any, name: str, text: str,
+                   value: Callable[[MonitorSnapshot], float | None]) -> Any:
+            metric = kind(f"{NAMESPACE}_{name}", text, labels=labels)
+            for server, snap in snapshots:
+                number = None if snap is None else value(snap)
+                if number is not None:  # absent rather than a made-up zero
+                    metric.add_metric([server], number)
+            return metric
 
         events = CounterMetricFamily(f"{NAMESPACE}_events", "Records received, by record type",
                                      labels=["server", "type"])
-        if snap is not None:
-            for record_type, count in sorted(snap.counts.items()):
-                events.add_metric([self.server, str(record_type)], count)
+        for server, snap in snapshots:
+            if snap is not None:
+                for record_type, count in sorted(snap.counts.items()):
+                    events.add_metric([server, str(record_type)], count)
         yield events
-        if snap is None:
+        if all(snap is None for _, snap in snapshots):
             return
-        yield counter("written", "Records handed to the outputs", snap.written)
-        yield counter("duplicates", "Resent records dropped by the bookmark", snap.duplicates)
-        yield counter("decode_errors", "Records that did not fit their layout", snap.malformed)
-        yield counter("received_bytes", "Bytes read from the FMC", snap.bytes_received)
-        yield counter("reconnects", "Connections after the first",
-                      max(0, snap.connections - 1))
-        yield gauge("lag_seconds", "Now minus the newest archive timestamp received", snap.lag)
-        yield gauge("bookmark_timestamp_seconds", "Archive timestamp of the saved bookmark",
-                    snap.bookmark)
-        yield gauge("receive_queue_bytes", "Unread bytes in the socket (netstat Recv-Q)",
-                    snap.recv_queue)
+        counter, gauge = CounterMetricFamily, GaugeMetricFamily
+        yield family(counter, "written", "Records handed to the outputs", lambda s: s.written)
+        yield family(counter, "duplicates", "Resent records dropped by the bookmark",
+                     lambda s: s.duplicates)
+        yield family(counter, "decode_errors", "Records that did not fit their layout",
+                     lambda s: s.malformed)
+        yield family(counter, "received_bytes", "Bytes read from the FMC",
+                     lambda s: s.bytes_received)
+        yield family(counter, "reconnects", "Connections after the first",
+                     lambda s: max(0, s.connections - 1))
+        yield family(gauge, "lag_seconds", "Now minus the newest archive timestamp received",
+                     lambda s: s.lag)
+        yield family(gauge, "bookmark_timestamp_seconds",
+                     "Archive timestamp of the saved bookmark", lambda s: s.bookmark)
+        yield family(gauge, "receive_queue_bytes", "Unread bytes in the socket (netstat Recv-Q)",
+                     lambda s: s.recv_queue)
 
 
 def serve(listen: str, metrics: Metrics) -> Any:

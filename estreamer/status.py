@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from estreamer.client.bookmark import Bookmark, BookmarkError, bookmark_path
 from estreamer.client.runner import MonitorSnapshot, Runner, format_bookmark, format_lag
-from estreamer.config import Settings, load_config
+from estreamer.config import Server, Settings, load_config
 
 WRITE_INTERVAL = 5.0
 """Seconds between status writes while running (errors and stop are written at once)."""
@@ -142,9 +142,13 @@ class StatusFile:
         """Record every ERROR logged on these loggers as the last error (the runner logs
         each failed connection there before it retries)."""
         status = self
+        # Only this thread's lines: with several FMCs each runner thread has its own file.
+        thread = threading.get_ident()
 
         class Catch(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
+                if record.thread != thread:
+                    return
                 with contextlib.suppress(Exception):
                     status.error(record.getMessage())
 
@@ -154,9 +158,10 @@ class StatusFile:
         return handler
 
 
-def attach(runner: Runner, settings: Settings) -> StatusFile:
-    """A status file for `runner`, fed by its monitor snapshots and its error log lines."""
-    server = settings.server
+def attach(runner: Runner, settings: Settings, server: Server | None = None) -> StatusFile:
+    """A status file for `runner` (streaming from `server`, default the config's first),
+    fed by its monitor snapshots and its error log lines."""
+    server = server or settings.server
     status = StatusFile(status_path(settings.bookmark_dir(), server.host, server.port),
                         host=server.host, port=server.port, config=str(settings.path))
     previous = runner.on_report

@@ -180,7 +180,6 @@ def test_unsupported_and_unknown_keys_are_listed(tmp_path):
         "alwaysAttemptToContinue",
         "subscription.records.connection",
         "subscription.records.packetEncoding",
-        "subscription.servers[1]",
         "subscription.servers[0].tlsVersion",
         "handler.outputters[0].passthru",
         "handler.outputters[0].stream.options.s3",
@@ -189,8 +188,7 @@ def test_unsupported_and_unknown_keys_are_listed(tmp_path):
     assert set(s.unknown) == {"logging.levle", "handler.records.rnaa", "workerProcess"}
     lines = s.report_lines()
     assert len(lines) == len(s.unsupported) + len(s.unknown)
-    assert any("subscription.servers[1]" in line and "only the first server" in line
-               for line in lines)
+    assert s.servers[1].host == "fmc2"  # a second FMC is streamed too (not "unsupported")
     assert any("unknown key logging.levle" in line for line in lines)
     assert all(str(s.path) in line for line in lines)
     # Unsupported keys do not change what we do: still eNcore's request.
@@ -367,3 +365,12 @@ def test_secret_never_shows_the_password(tmp_path, caplog):
     with pytest.raises(ConfigError) as info:
         resolve_password(s, s.server, env={}, prompt=no_prompt)
     assert PASSWORD not in str(info.value) and PASSWORD not in repr(info.value)
+
+
+def test_the_same_fmc_twice_is_refused(tmp_path):
+    def change(d):
+        d["subscription"]["servers"].append(dict(d["subscription"]["servers"][0]))
+
+    with pytest.raises(ConfigError, match=r"servers\[1\]: .* is already listed as "
+                                          r"subscription.servers\[0\]"):
+        load_changed(tmp_path, change)

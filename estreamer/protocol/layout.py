@@ -102,12 +102,44 @@ def text_from_bytes(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class Fixed:
-    """A fixed-width field: a struct code and optional value conversions."""
+    """A fixed-width field: a struct code and optional value conversions. `repeats` marks
+    values that recur across records (zone, policy and interface UUIDs, addresses): their
+    text is memoised, so a stream pays for each distinct value once."""
 
     code: str
     to_value: Callable[[Any], Any] | None = None
     from_value: Callable[[Any], Any] | None = None
     default: Any = 0
+    repeats: bool = False
+
+
+class _Memo(dict):
+    """raw bytes → text, filled on first use; a dict lookup on the hot path. Bounded: when
+    full it is emptied, so a stream of ever-new values costs a refill, never unbounded
+    memory."""
+
+    LIMIT = 1 << 16
+
+    def __init__(self, convert: Callable[[Any], Any]):
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, raw: Any) -> Any:
+        value = self.convert(raw)
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[raw] = value
+        return value
+
+
+_MEMOS: dict[Callable[[Any], Any], _Memo] = {}
+
+
+def _memo_for(convert: Callable[[Any], Any]) -> _Memo:
+    memo = _MEMOS.get(convert)
+    if memo is None:
+        memo = _MEMOS[convert] = _Memo(convert)
+    return memo
 
 
 U8 = Fixed("B")
@@ -115,10 +147,12 @@ U16 = Fixed("H")
 U32 = Fixed("L")
 U64 = Fixed("Q")
 I32 = Fixed("l")
-IP = Fixed("16s", ip_to_text, ip_from_text, "::")
-IPV4 = Fixed("4s", ipv4_to_text, ipv4_from_text, "0.0.0.0")
-UUID = Fixed("16s", uuid_to_text, uuid_from_text, "00000000-0000-0000-0000-000000000000")
-MAC = Fixed("6s", mac_to_text, mac_from_text, "00:00:00:00:00:00")
+IP = Fixed("16s", ip_to_text, ip_from_text, "::", repeats=True)
+IPV4 = Fixed("4s", ipv4_to_text, ipv4_from_text, "0.0.0.0", repeats=True)
+UUID = Fixed(
+    "16s", uuid_to_text, uuid_from_text, "00000000-0000-0000-0000-000000000000", repeats=True
+)
+MAC = Fixed("6s", mac_to_text, mac_from_text, "00:00:00:00:00:00", repeats=True)
 
 
 def Raw(size: int) -> Fixed:
@@ -351,7 +385,7 @@ class Block(Variable):
                 "block_type": block_type,
                 "raw": bytes(buf[off + 8 : block_end]).hex(),
             }, block_end
-        fields, used = compiled.decode(buf, off + 8, block_end, notes)
+        fields, used = compiled.decode_block(buf, off + 8, block_end, notes, block_type)
         if used != block_end:
             notes.append(
                 (
@@ -361,7 +395,7 @@ class Block(Variable):
                 )
             )
             fields["unparsed_tail"] = bytes(buf[used:block_end]).hex()
-        return {"block_type": block_type, **fields}, block_end
+        return fields, block_end
 
     def encode(self, value, values):
         block_type = value.get("block_type")
@@ -436,6 +470,9 @@ class CompiledLayout:
         self._close(run)
         self.fixed_size = sum(s.struct.size for s in self.steps if isinstance(s, _FixedRun))
         self._decode = self._generate_decoder()
+        self.decode_block = self._generate_decoder(with_block_type=True)
+        """decode_block(buf, off, end, notes, block_type): the fields of a block whose
+        header (type `block_type`) was read by the caller, `block_type` first."""
 
     def _close(self, run: list[tuple[str, Fixed]]) -> None:
         if not run:
@@ -453,58 +490,67 @@ class CompiledLayout:
         """Read the fields from buf[off:end]; return (values, offset after the last field)."""
         return self._decode(buf, off, end, notes)
 
-    def _generate_decoder(self) -> Callable[[bytes, int, int, Notes], tuple[dict, int]]:
+    def _generate_decoder(
+        self, with_block_type: bool = False
+    ) -> Callable[..., tuple[dict, int]]:
         """Write this layout's decoder as straight-line Python and compile it once.
 
         The table stays the single description of the wire format; this only removes the
-        per-field interpretation work (a step loop, zip, dict.update) from the hot path:
-        one unpack per fixed run into locals, one dict display, string blocks inline."""
+        per-field interpretation work from the hot path: one unpack per fixed run into
+        locals, string blocks inline, and a single dict display at the end (building the
+        dict once is much cheaper than growing it field by field). `with_block_type` makes
+        the variant a Block uses: `block_type` comes first, as the block's own field."""
         env: dict[str, Any] = {
             "_short": _short,
             "_bad_string": _bad_string,
             "_BLOCK_HEADER": _BLOCK_HEADER,
             "_text": text_from_bytes,
         }
-        lines = ["def decode(buf, off, end, notes):", "    out = {}"]
+        head = "def decode(buf, off, end, notes, block_type):" if with_block_type else \
+            "def decode(buf, off, end, notes):"
+        lines = [head]
+        entries = ["'block_type': block_type"] if with_block_type else []
         for index, step in enumerate(self.steps):
             if type(step) is _FixedRun:
-                struct_name = f"_S{index}"
-                env[struct_name] = step.struct
                 size = step.struct.size
+                env[f"_S{index}"] = step.struct
                 env[f"_N{index}"] = (step.names[0], step.names[-1])
                 locals_ = [f"_{index}_{i}" for i in range(len(step.names))]
                 converters = dict(step.to_values)
                 lines.append(f"    if off + {size} > end: _short(_N{index}, {size}, off, end)")
                 target = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
-                lines.append(f"    {target} = {struct_name}.unpack_from(buf, off)")
-                items = []
-                for i, (name, local) in enumerate(zip(step.names, locals_, strict=True)):
-                    if i in converters:
-                        env[f"_C{index}_{i}"] = converters[i]
-                        items.append(f"{name!r}: _C{index}_{i}({local})")
-                    else:
-                        items.append(f"{name!r}: {local}")
-                lines.append(f"    out.update({{{', '.join(items)}}})" if index else
-                             f"    out = {{{', '.join(items)}}}")
+                lines.append(f"    {target} = _S{index}.unpack_from(buf, off)")
                 lines.append(f"    off += {size}")
+                for i, (name, local) in enumerate(zip(step.names, locals_, strict=True)):
+                    if i in converters and step.kinds[i].repeats:
+                        env[f"_C{index}_{i}"] = _memo_for(converters[i])
+                        entries.append(f"{name!r}: _C{index}_{i}[{local}]")
+                    elif i in converters:
+                        env[f"_C{index}_{i}"] = converters[i]
+                        entries.append(f"{name!r}: _C{index}_{i}({local})")
+                    else:
+                        entries.append(f"{name!r}: {local}")
             elif step.kind is STR and step.name is not None:
                 lines += [
                     "    if off + 8 > end: _bad_string(buf, off, end)",
                     "    _t, _n = _BLOCK_HEADER.unpack_from(buf, off)",
                     "    if _t != 0 or _n < 8 or off + _n > end: _bad_string(buf, off, end)",
-                    f"    out[{step.name!r}] = _text(buf[off + 8 : off + _n]) if _n > 8 else ''",
+                    f"    _v{index} = _text(buf[off + 8 : off + _n]) if _n > 8 else ''",
                     "    off += _n",
                 ]
+                entries.append(f"{step.name!r}: _v{index}")
             else:
                 env[f"_K{index}"] = step.kind
-                if step.name is None:
-                    lines.append(f"    _value, off = _K{index}.decode(buf, off, end, out, notes)")
-                    lines.append("    out.update(_value)")
-                else:
-                    lines.append(
-                        f"    out[{step.name!r}], off = _K{index}.decode(buf, off, end, out, notes)"
-                    )
-        lines.append("    return out, off")
+                # Most kinds never look at the fields read before them; the few that do
+                # (When, TextFrom) get them as a dict built just for that call.
+                earlier = "None" if isinstance(step.kind, _CONTEXT_FREE) else \
+                    "{" + ", ".join(entries) + "}"
+                lines.append(
+                    f"    _v{index}, off = _K{index}.decode(buf, off, end, {earlier}, notes)"
+                )
+                entries.append(f"**_v{index}" if step.name is None else
+                               f"{step.name!r}: _v{index}")
+        lines.append(f"    return {{{', '.join(entries)}}}, off")
         exec("\n".join(lines), env)  # the source is built above from the table alone
         return env["decode"]
 
@@ -565,3 +611,7 @@ def block_layout(series: int, block_type: int) -> CompiledLayout:
         return BLOCKS[(series, block_type)]
     except KeyError:
         raise KeyError(f"no layout for series {series} block {block_type}") from None
+
+
+_CONTEXT_FREE = (_WireBlob, _PrefixedText, Nested, Block, ListOf)
+"""Variable kinds whose decode ignores the fields read before them."""

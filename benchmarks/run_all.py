@@ -3,6 +3,7 @@
     ./run bench [--events N] [--only NAME]
 
 - decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
+- decode-71:   the same over connection events only (block 173), the bulk of real traffic
 - decode+json: the same, plus each record formatted as a JSON line
 - end-to-end:  the emulator and the real client over TLS on loopback, JSON to a file
                (both in this one process, so they share the GIL: a floor, not a ceiling)
@@ -20,12 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.streams import server_stream
+from benchmarks.streams import connection_stream, server_stream
 from estreamer.formats.json import format_json
 from estreamer.protocol.records import Record
 from estreamer.protocol.stream import StreamDecoder
 
 CHUNK = 1 << 18  # what one socket read gives the client
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_mib() -> float:
@@ -92,22 +98,32 @@ def bench_end_to_end(events: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000, help="logical events in the stream")
-    parser.add_argument("--only", choices=["decode", "decode+json", "end-to-end"])
+    parser.add_argument("--only", choices=["decode", "decode-71", "decode+json", "end-to-end"])
+    parser.add_argument("--json", action="store_true",
+                        help="also print one machine-readable JSON line with the results")
     args = parser.parse_args(argv)
 
     data, records = server_stream(args.events)
     print(f"stream: {args.events} events -> {records} records, {len(data) / 1e6:.1f} MB")
     print(f"{'stage':<14}{'records/sec':>14}{'peak RSS MiB':>14}")
+    connections, connection_count = connection_stream(min(args.events, 20000))
     rows = [
         ("decode", lambda: bench_decode(data, records, with_json=False)),
+        ("decode-71", lambda: bench_decode(connections, connection_count, with_json=False)),
         ("decode+json", lambda: bench_decode(data, records, with_json=True)),
         ("end-to-end", lambda: bench_end_to_end(args.events)[0]),
     ]
+    results = {}
     for name, run in rows:
         if args.only and name != args.only:
             continue
+        cpu_before = cpu_seconds()
         rate = run()
+        results[name] = {"records_per_sec": round(rate), "peak_rss_mib": round(peak_mib(), 1),
+                         "cpu_seconds": round(cpu_seconds() - cpu_before, 3)}
         print(f"{name:<14}{rate:>14,.0f}{peak_mib():>14.1f}", flush=True)
+    if args.json:
+        print(json.dumps({"events": args.events, "results": results}))
     return 0
 
 

@@ -19,3 +19,17 @@ def server_stream(events: int, seed: int = 1, bundle_records: int = 100) -> tupl
         parts.append(bundle.data)
         records += len(bundle.records)
     return b"".join(parts), records
+
+
+def connection_stream(records: int, block_type: int = 173, seed: int = 1) -> tuple[bytes, int]:
+    """Only connection events (record 71) in one block version, in bundles of 100: the bulk
+    of a real FMC's stream, and the issue's decode target."""
+    from estreamer.protocol.messages import encode_bundle
+
+    history = History(seed, 3000)
+    rendered = [history.render(r, block_type=block_type, archive=True)
+                for r in history.events if r.record_type == 71]
+    items = (rendered * (records // len(rendered) + 1))[:records]
+    data = b"".join(encode_bundle(1, n // 100 + 1, items[n : n + 100])
+                    for n in range(0, len(items), 100))
+    return data, records

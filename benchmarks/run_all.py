@@ -5,8 +5,8 @@
 - decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
 - decode-71:   the same over connection events only (block 173), the bulk of real traffic
 - decode+json: the same, plus each record formatted as a JSON line
-- end-to-end:  the emulator and the real client over TLS on loopback, JSON to a file
-               (both in this one process, so they share the GIL: a floor, not a ceiling)
+- end-to-end:  the real client over TLS on loopback from the emulator in its own process,
+               decorated JSON to a file
 
 Peak memory is the process's max RSS after the stage (ru_maxrss), so stages are run
 smallest-footprint first. Not timed tests: numbers for the issue notes."""
@@ -14,6 +14,8 @@ smallest-footprint first. Not timed tests: numbers for the issue notes."""
 import argparse
 import json
 import resource
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,24 +56,31 @@ def bench_decode(data: bytes, expected: int, with_json: bool) -> float:
 
 
 def bench_end_to_end(events: int) -> tuple[float, int]:
+    """The real client against the emulator running in its own process (as an FMC would
+    be), so the client's rate is not shared with the emulator's work under one GIL."""
+    import logging
+
     from estreamer.certs import init_certs
     from estreamer.config import Secret, default_config, settings_from_dict
-    from estreamer.emulator.server import Emulator
     from estreamer.job import build_runner
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         certs = init_certs(workdir / "certs")
-        with Emulator(certs.directory, rate=0, seed=1, history_size=events) as emulator:
-            config = default_config(
-                "127.0.0.1",
-                emulator.port,
-                certs.client_pkcs12,
-                start=0,
-                uri="relfile:///out/encore.{0}.json",
-                log_filepath="",
-                max_logs=1_000_000,
-            )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "estreamer", "--log-level", "WARNING", "emulate",
+             "--dir", str(certs.directory), "--listen", f"127.0.0.1:{port}", "--rate", "0",
+             "--seed", "1", "--history", str(events)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_port(port, emulator)
+            config = default_config("127.0.0.1", port, certs.client_pkcs12, start=0,
+                                    uri="relfile:///out/encore.{0}.json", log_filepath="",
+                                    max_logs=1_000_000)
             config["responseTimeout"] = 0.2
             path = workdir / "estreamer.conf"
             path.write_text(json.dumps(config))
@@ -85,14 +94,31 @@ def bench_end_to_end(events: int) -> tuple[float, int]:
                     first.append(now)
                 last[0] = now
 
-            import logging
-
             logging.disable(logging.INFO)
-            runner = build_runner(settings, Secret(certs.password), on_record=stamp, max_retries=0)
-            result = runner.run(stop_when_idle=0.5)
-            logging.disable(logging.NOTSET)
-        assert result.handled == len(emulator.ledger), (result.handled, len(emulator.ledger))
+            try:
+                runner = build_runner(settings, Secret(certs.password), on_record=stamp,
+                                      max_retries=0)
+                result = runner.run(stop_when_idle=0.5)
+            finally:
+                logging.disable(logging.NOTSET)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=30)
+        assert result.handled > events, (result.handled, events)
         return result.handled / (last[0] - first[0]), result.handled
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the emulator did not listen on port {port} within {timeout} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,8 @@ def test_every_table_and_every_fact_sheet_type_has_a_row():
 def test_the_formats_column_says_what_each_format_does():
     table = {row[0]: row for row in rows()}
     assert table[400][5] == "json, splunk (eNcore keys), cef, ecs"
-    assert table[10][5] == "json, splunk (field names), cef (generic), ecs (generic)"
+    assert table[10][5] == "json, splunk (eNcore keys), cef (generic), ecs"
+    assert table[112][5] == "json, splunk (eNcore keys), cef, ecs"
     assert table[520][5].startswith("json, splunk (eNcore keys), cef (generic)")
     assert table[104][5] == "json (raw hex)"
 

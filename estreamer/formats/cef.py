@@ -10,12 +10,14 @@ lines sent bare over `udp://`, are syslog messages already. Differences from eNc
   (eNcore escaped `"` and `]` instead and let `=` through, which breaks ArcSight's parser).
 * Severity is always a whole number 0..10 (eNcore wrote threat_score / 10 as a float).
 * Every record type gets a line, not only eNcore's nine: discovery events are signed
-  `RNA:<event type>:<subtype>` like eNcore's connection events, other records
+  `RNA:<event type>:<subtype>` like eNcore's connection events (user events
+  `USER:1004:<subtype>` like its VPN events), other records
   `<CATEGORY>:<record type>:1`. Set `handler.records.metadata` to false to leave metadata out.
 
 Like eNcore, extension keys are sorted, and zero or empty values are left out (labels stay).
 Signature IDs are eNcore's: `RNA:1003:1`, `INTRUSION:400:<gid>:<sid>`, `File:500:1`,
-`FileMalware:502:1`, `FireAMP:125:1`, `PKT:2:1`, `PV:112:<rule>:<policy>`.
+`FileMalware:502:1`, `FireAMP:125:1`, `PKT:2:1`, `PV:112:<rule>:<policy>`, `USER:1004:8`
+(VPN login) and `USER:1004:2` (VPN logoff).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def _intrusion(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
     )
     message = name_of(e, "rule_id") or f"Intrusion event {e.get('generator_id')}:{sid}"
     severity = _matrix(e.get("priority_id"), e.get("impact"))
-    return f"INTRUSION:400:{e.get('generator_id')}:{sid}", message, severity
+    return f"INTRUSION:{e.get('record_type')}:{e.get('generator_id')}:{sid}", message, severity
 
 
 def _file(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
@@ -238,6 +240,55 @@ def _extra_data(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
     return f"EXTRA:110:{e.get('extra_data_type')}", "Intrusion Event Extra Data", 3
 
 
+def _correlation(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
+    _device(ext, e)
+    _ends(ext, e.get("source_ip"), e.get("destination_ip"),
+          e.get("source_port"), e.get("destination_port"))
+    flags = e.get("impact_flags")
+    level = impact_level(flags) if isinstance(flags, int) else 0
+    ext.update(
+        act=named(e, "blocked"), app=named(e, "destination_server_id"),
+        cs1=named(e, "correlation_policy_id"), cs1Label="policy",
+        cs2=named(e, "correlation_rule_id"), cs2Label="policyRule",
+        cs3=named(e, "ingress_zone_uuid"), cs3Label="ingressZone",
+        cs4=named(e, "egress_zone_uuid"), cs4Label="egressZone",
+        cn1=e.get("source_vlan_id"), cn1Label="vlan", cn2=level, cn2Label="impact",
+        deviceInboundInterface=named(e, "ingress_interface_uuid"),
+        deviceOutboundInterface=named(e, "egress_interface_uuid"),
+        externalId=e.get("event_id"), msg=e.get("event_description"),
+        proto=protocol_name(e), request=e.get("url"),
+        suser=named(e, "source_user_id"), duser=named(e, "destination_user_id"),
+        rt=_ms(e.get("correlation_event_second")), start=_ms(e.get("trigger_event_second")),
+    )
+    sig = f"PV:112:{e.get('correlation_rule_id')}:{e.get('correlation_policy_id')}"
+    return sig, "POLICY VIOLATION", _matrix(e.get("priority_id"), level)
+
+
+def _vpn(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
+    _device(ext, e, "discovery_header.device_id")
+    session = (e.get("vpn_sessions") or [{}])[0]
+    second, _ = event_time(e)
+    ext.update(
+        src=_v4(session.get("client_ip")), c6a2=_v6(session.get("client_ip")),
+        c6a2Label="sourceIPv6Address" if _v6(session.get("client_ip")) else None,
+        dvcmac=get(e, "discovery_header.mac_address"), suser=e.get("username"),
+        suid=e.get("user_id"), proto=named(e, "application_protocol_id"),
+        spt=e.get("start_port"), dpt=e.get("end_port"),
+        cs1=named(e, "discovery_header.device_id"), cs1Label="sensor",
+        cs2=session.get("vpn_type"), cs2Label="vpnType",
+        cs3=session.get("client_os"), cs3Label="clientOS",
+        cs4=session.get("vpn_client_application"), cs4Label="clientApplication",
+        cs5=session.get("vpn_connection_profile"), cs5Label="vpnProfile",
+        cs6=session.get("group_policy"), cs6Label="groupPolicy",
+        bytesIn=session.get("bytes_received"), bytesOut=session.get("bytes_transmitted"),
+        rt=_ms(second), start=_ms(second), end=_ms(second),
+    )
+    # eNcore's signature ids; its severity (the VPN session's index) meant nothing, so 3.
+    if e.get("record_type") == 171:
+        return "USER:1004:2", "VPN", 3
+    return "USER:1004:8", "VPN Login", 3
+
+
 def _generic(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
     """Any other record: the fields every family shares, under their usual CEF keys."""
     record_type = e.get("record_type")
@@ -245,29 +296,53 @@ def _generic(e: Mapping[str, Any], ext: dict[str, Any]) -> Head:
         _device(ext, e)
     elif get(e, "discovery_header.device_id") is not None:
         _device(ext, e, "discovery_header.device_id")
-    src = e.get("source_ip") or e.get("initiator_ip") or get(e, "discovery_header.legacy_ip")
+    host = _host_ip(e)
+    src = (e.get("source_ip") or e.get("initiator_ip") or e.get("user_ip")
+           or e.get("ip_address") or host)
     dst = e.get("destination_ip") or e.get("responder_ip")
-    _ends(ext, src, dst, e.get("source_port"), e.get("destination_port"))
+    _ends(ext, src, dst, e.get("source_port") or e.get("port"),
+          e.get("destination_port") or e.get("responder_port"))
     second, _ = event_time(e)
-    ext.update(rt=_ms(second), externalId=e.get("event_id") or e.get("id"),
-               suser=named(e, "user_id") if "user_id" in e else None,
-               msg=e.get("name") if isinstance(e.get("name"), str) else None)
+    user = e.get("username") or (named(e, "user_id") if "user_id" in e else None)
+    app = named(e, "application_id") if "application_id" in e else None
+    ext.update(
+        rt=_ms(second), externalId=e.get("event_id") or e.get("id"), suser=user,
+        smac=get(e, "discovery_header.mac_address"),
+        app=app if app is not None else named(e, "application_protocol_id"),
+        requestClientApplication=named(e, "client_application_id"),
+        proto=protocol_name(e) if "protocol" in e else None,
+        msg=next((e[k] for k in ("name", "event_description", "description", "title")
+                  if isinstance(e.get(k), str) and e[k]), None),
+    )
     known = ENCORE_RECORD_TYPES.get(record_type) if isinstance(record_type, int) else None
     name = known[0] if known else e.get("record_name", f"Record {record_type}")
     kind = get(e, "discovery_header.event_type")
     if kind is not None:
         sub = get(e, "discovery_header.event_subtype")
-        return f"RNA:{kind}:{sub}", name, 3
+        # eNcore signs user activity USER:1004:<subtype> (its VPN events); the rest RNA.
+        prefix = "USER" if kind == 1004 else "RNA"
+        return f"{prefix}:{kind}:{sub}", name, 3
     category = record_category(e)
     severity = 0 if category.lower() == "metadata" else 3
     return f"{category.upper().replace(' ', '_')}:{record_type}:1", name, severity
 
 
+def _host_ip(e: Mapping[str, Any]) -> Any:
+    # A discovery event's host: the header's 16-byte address (the 4-byte one is legacy).
+    for path in ("discovery_header.ipv6_address", "discovery_header.legacy_ip"):
+        value = get(e, path)
+        if value not in (None, "", "::", "0.0.0.0"):
+            return value
+    return None
+
+
 _EMPTY = (None, "", 0, "::", "0.0.0.0", ZERO_UUID)
 
 _BUILDERS: Mapping[int, Callable[[Mapping[str, Any], dict[str, Any]], Head]] = {
-    2: _packet, 9: _impact_alert, 71: _connection, 110: _extra_data, 125: _malware,
-    400: _intrusion, 500: _file, 502: _file,
+    2: _packet, 9: _impact_alert, 71: _connection, 110: _extra_data, 112: _correlation,
+    125: _malware, 170: _vpn, 171: _vpn, 400: _intrusion, 500: _file, 502: _file,
+    # the 4.x intrusion events (IPv4, IPv6) carry the same fields as 400's
+    104: _intrusion, 105: _intrusion,
 }
 DEDICATED = frozenset(_BUILDERS)
 """Record types with their own CEF mapping; every other record goes through `_generic`."""

@@ -33,14 +33,19 @@ def record_category(event: Mapping[str, Any]) -> str:
 
 
 def get(event: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path (`discovery_header.event_second`), or None."""
+    """The value at a dotted path (`discovery_header.event_second`, `vpn_sessions.0.index`),
+    or None."""
     if "." not in path:
         return event.get(path)
     value: Any = event
     for part in path.split("."):
-        if not isinstance(value, Mapping):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            # `vpn_sessions.0.client_ip`: an item of a list by position.
+            value = value[int(part)] if int(part) < len(value) else None
+        else:
             return None
-        value = value.get(part)
     return value
 
 

@@ -24,6 +24,12 @@ from estreamer.formats.common import (
     protocol_name,
     record_category,
 )
+from estreamer.formats.splunk import DISCOVERY_EVENT_NAMES
+from estreamer.protocol.tables import RECORDS
+
+# Discovery, user and IOC events: the records that start with the discovery event header.
+RECORDS_WITH_HEADER = frozenset(
+    t for t, r in RECORDS.items() if r.layout and r.layout[0][0] == "discovery_header")
 
 ECS_VERSION = "8.11.0"
 
@@ -38,14 +44,17 @@ _CATEGORIES: Mapping[str, tuple[list[str], list[str], str]] = {
     "malware": (["malware", "file"], ["info"], "alert"),
     "discovery": (["host"], ["info"], "event"),
     "user": (["iam"], ["info"], "event"),
+    "correlation": (["intrusion_detection"], ["info"], "alert"),
     "metadata": (["configuration"], ["info"], "event"),
 }
 
 _FAMILY_BY_TYPE = {2: "packet", 9: "impact", 71: "connection", 110: "extra_data",
-                   125: "malware", 400: "intrusion", 500: "file", 502: "malware"}
-DEDICATED = frozenset(_FAMILY_BY_TYPE)
-"""Record types mapped to ECS fields of their own (source/destination, rule, file, ...);
-every other record gets the common fields, its category, and itself under cisco.firepower."""
+                   112: "correlation", 125: "malware", 400: "intrusion", 500: "file",
+                   502: "malware"}
+DEDICATED = frozenset({*_FAMILY_BY_TYPE, 104, 105, *RECORDS_WITH_HEADER})
+"""Record types mapped to ECS fields of their own (source/destination, rule, file, host,
+user, ...); every other record (metadata) gets the common fields, its category, and itself
+under cisco.firepower."""
 
 
 def _clean(value: Any) -> Any:
@@ -138,7 +147,7 @@ def ecs_document(event: Mapping[str, Any]) -> dict[str, Any]:
     app = name_of(e, "application_id")
     doc["network"]["protocol"] = app.lower() if isinstance(app, str) else None
     doc["network"]["vlan"] = {"id": str(e["vlan_id"]) if e.get("vlan_id") else None}
-    if record_type == 400:
+    if family == "intrusion":
         sid = e.get("signature_id") or e.get("rule_id")
         doc["rule"] = {"id": f"{e.get('generator_id')}:{sid}", "name": name_of(e, "rule_id"),
                        "version": str(e.get("rule_revision")),
@@ -166,8 +175,131 @@ def ecs_document(event: Mapping[str, Any]) -> dict[str, Any]:
             doc["threat"] = {"indicator": {"name": e.get("detection_name")}}
     user = name_of(e, "user_id") or (e.get("user") if isinstance(e.get("user"), str) else None)
     doc["user"] = {"name": user, "id": str(e["user_id"]) if e.get("user_id") else None}
+    if record_type == 112:
+        _correlation(e, doc)
+    elif record_type == 73:
+        _connection_chunk(e, doc)
+    elif family == "user":
+        _user(e, doc)
+    elif family == "discovery":
+        _discovery(e, doc)
     doc["cisco"] = {"firepower": dict(event)}
     return doc
+
+
+def _correlation(e: Mapping[str, Any], doc: dict[str, Any]) -> None:
+    """A correlation rule fired: the rule and policy, both ends' users and applications."""
+    flags = e.get("impact_flags")
+    level = impact_level(flags) if isinstance(flags, int) else 0
+    priority = e.get("priority_id")
+    doc["rule"] = {"id": _nonzero(e.get("correlation_rule_id")),
+                   "name": name_of(e, "correlation_rule_id"),
+                   "ruleset": named(e, "correlation_policy_id"),
+                   "description": e.get("event_description")}
+    doc["event"]["severity"] = {1: 3, 2: 2, 3: 1}.get(priority) if priority else None
+    doc["event"]["risk_score"] = {1: 100, 2: 75, 3: 50, 4: 25}.get(level)
+    doc["event"]["reason"] = e.get("event_description")
+    doc["source"]["user"] = {"name": name_of(e, "source_user_id")}
+    doc["destination"]["user"] = {"name": name_of(e, "destination_user_id")}
+    doc["source"]["vlan"] = {"id": _nonzero(e.get("source_vlan_id"))}
+    app = name_of(e, "destination_server_id")
+    doc["network"]["protocol"] = app.lower() if isinstance(app, str) else None
+    doc["url"] = {"original": e.get("url")}
+    doc["user"] = {"name": name_of(e, "source_user_id"),
+                   "id": _nonzero(e.get("source_user_id"))}
+
+
+def _connection_chunk(e: Mapping[str, Any], doc: dict[str, Any]) -> None:
+    """A summary of NetFlow/connection traffic between two hosts."""
+    doc["event"]["category"] = ["network"]
+    doc["event"]["type"] = ["connection"]
+    doc["event"]["start"] = _iso(e.get("start_time") or 0)
+    doc["source"] = _end(e.get("initiator_ip"), None, nbytes=e.get("bytes_sent"),
+                         packets=e.get("packets_sent"))
+    doc["destination"] = _end(e.get("responder_ip"), e.get("responder_port"),
+                              nbytes=e.get("bytes_received"), packets=e.get("packets_received"))
+    total = (e.get("bytes_sent") or 0) + (e.get("bytes_received") or 0)
+    doc["network"]["bytes"] = total or None
+
+
+def _host(e: Mapping[str, Any]) -> dict[str, Any]:
+    header = e.get("discovery_header") or {}
+    ip = next((a for a in (header.get("ipv6_address"), header.get("legacy_ip"))
+               if a not in (None, "", "::", "0.0.0.0")), None)
+    mac = header.get("mac_address")
+    # ECS writes MAC addresses upper case, hyphen separated.
+    mac = mac.upper().replace(":", "-") if mac and mac != "00:00:00:00:00:00" else None
+    return {"ip": ip, "mac": mac}
+
+
+def _discovery(e: Mapping[str, Any], doc: dict[str, Any]) -> None:
+    """A host discovery or user-input event: which host, what was learned about it."""
+    header = e.get("discovery_header") or {}
+    kind, sub = header.get("event_type"), header.get("event_subtype")
+    action = DISCOVERY_EVENT_NAMES.get((kind, sub))
+    doc["event"]["action"] = action or doc["event"]["action"]
+    doc["event"]["type"] = (["creation"] if kind == 1000
+                            else ["deletion"] if action and "Delete" in action
+                            else ["change"] if kind in (1001, 1002) else ["info"])
+    host = _host(e)
+    os_name, os_vendor = e.get("os_fingerprint_name"), e.get("os_fingerprint_vendor")
+    os_version = e.get("os_fingerprint_version")
+    host.update(
+        name=e.get("netbios_name") or (e.get("value") if e.get("record_type") == 42 else None),
+        type=str(e["host_type"]) if "host_type" in e else None,
+        os={"name": os_name, "version": os_version,
+            "full": " ".join(str(p) for p in (os_vendor, os_name, os_version) if p) or None},
+    )
+    doc["host"] = host
+    if "port" in e:  # a server the host runs, or the port a user changed
+        doc["server"] = {"ip": host["ip"], "port": e.get("port")}
+    client = name_of(e, "client_application_id")
+    if client is not None:
+        doc["network"]["application"] = str(client).lower()
+    app = name_of(e, "application_protocol_id") or name_of(e, "application_id")
+    if app is not None:
+        doc["network"]["protocol"] = str(app).lower()
+    if e.get("vulnerability_id"):
+        doc["vulnerability"] = {"id": str(e["vulnerability_id"]),
+                                "description": name_of(e, "vulnerability_id")}
+
+
+_USER_EVENTS = {
+    # record type → (category, type, action)
+    92: (["iam"], ["user", "deletion"], "user-dropped"),
+    93: (["iam"], ["user", "deletion"], "user-removed"),
+    94: (["iam"], ["user", "creation"], "user-identified"),
+    95: (["authentication"], ["start"], "logged-in"),
+    170: (["authentication", "session"], ["start"], "vpn-logged-in"),
+    171: (["authentication", "session"], ["end"], "vpn-logged-out"),
+}
+
+
+def _user(e: Mapping[str, Any], doc: dict[str, Any]) -> None:
+    """A user identified, logged in or out (also over VPN), or dropped."""
+    categories, types, action = _USER_EVENTS.get(e.get("record_type"), (["iam"], ["info"], None))
+    doc["event"].update(category=categories, type=types, action=action or doc["event"]["action"])
+    if e.get("record_type") in (95, 170, 171):
+        doc["event"]["outcome"] = "success"
+    full = " ".join(p for p in (e.get("first_name"), e.get("last_name")) if p) or None
+    doc["user"] = {"name": e.get("username") or name_of(e, "user_id"),
+                   "id": _nonzero(e.get("user_id")), "email": e.get("email"),
+                   "domain": e.get("domain") or name_of(e, "realm_id"), "full_name": full}
+    doc["host"] = _host(e)
+    doc["source"] = _end(e.get("user_ip"), None)
+    sessions = e.get("vpn_sessions")
+    if isinstance(sessions, list) and sessions:
+        first = sessions[0]
+        doc["source"] = _end(first.get("client_ip"), None,
+                             nbytes=first.get("bytes_transmitted"),
+                             country=first.get("client_country_name"))
+        doc["destination"] = _end(None, None, nbytes=first.get("bytes_received"))
+        duration = first.get("connection_duration")
+        doc["event"]["duration"] = duration * 1_000_000_000 if duration else None
+        doc["user_agent"] = {"os": {"full": first.get("client_os")},
+                             "name": first.get("vpn_client_application")}
+    app = name_of(e, "application_protocol_id")
+    doc["network"]["protocol"] = app.lower() if isinstance(app, str) else None
 
 
 def _text(value: Any) -> str | None:

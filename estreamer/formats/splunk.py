@@ -20,7 +20,8 @@ What eNcore writes, and so what we write:
   `field`   the value of our field (dotted for nested: `discovery_header.event_type`);
   `~field`  the decorator's name for the field if it has one, else the field's value;
   `^field`  the decorator's name only (the key is left out when no name is known);
-  `@name`   a value computed by `_COMPUTED[name]`.
+  `@name`   a value computed by `_COMPUTED[name]`;
+  `*list.field` the field (its name if known) of every item of a list, comma separated.
 Record types without an entry are written as `rec_type`, eNcore's computed keys, and our
 own field names flattened with dots. docs/formats.md lists the table (generated from it).
 """
@@ -83,8 +84,16 @@ _DISCOVERY_HEADER: Spec = (
     ("event_desc", "@event_desc"),
     ("has_ipv6", "discovery_header.has_ipv6"),
     ("mac_address", "discovery_header.mac_address"),
-    ("src_host", "discovery_header.legacy_ip"),
+    ("src_host", "@host_ip"),
     ("src_ipv6", "discovery_header.ipv6_address"),
+)
+
+# What eNcore writes for every discovery (RNA), user (RUA) and IOC event: the header's keys
+# and the device's name as `sensor`.
+_RNA: Spec = (
+    ("sensor", "~discovery_header.device_id"),
+    ("device_id", "discovery_header.device_id"),
+    *_DISCOVERY_HEADER,
 )
 
 _CONNECTION: Spec = (
@@ -367,6 +376,281 @@ _ID_DESCRIPTION: Spec = (("id", "id"), ("description", "name"))
 _STATUS_DESCRIPTION: Spec = (("status", "id"), ("description", "name"))
 _UUID_NAME: Spec = (("name", "name"), ("uuid", "uuid"))
 
+# ---- discovery (RNA) events. eNcore's keys where its table had a row; for the records it
+# left empty (it wrote only the header's computed keys), the same key names it uses for the
+# same data elsewhere (`port`, `confidence`, `os_uuid`, `source_type`, ...), so a search
+# written for one record type finds the others. `ip_range` and the `*` lists are ours.
+
+_SOURCE: Spec = (("source_type", "~source_type"), ("source_id", "source_id"))
+
+_HOST_SERVER: Spec = (
+    *_RNA,
+    ("confidence", "confidence"),
+    ("hits", "hits"),
+    ("last_used", "last_used"),
+    ("port", "port"),
+    ("app_proto", "*server_information.application_id"),  # beyond eNcore
+)
+
+_HOST_CLIENT: Spec = (
+    *_RNA,
+    ("app_proto", "~application_protocol_id"),
+    ("hits", "hits"),
+    ("client_id", "client_application_id"),
+    ("client_app", "^client_application_id"),
+    ("last_used", "last_used"),
+    ("version", "version"),
+)
+
+_OS: Spec = (
+    *_RNA,
+    ("confidence", "confidence"),
+    ("os_uuid", "os_fingerprint_uuid"),
+    ("os_name", "os_fingerprint_name"),
+    ("os_vendor", "os_fingerprint_vendor"),
+    ("os_version", "os_fingerprint_version"),
+)
+
+_PORT_EVENT: Spec = (*_RNA, ("port", "port"))
+
+_MAC_EVENT: Spec = (
+    *_RNA,
+    ("additional_mac_address", "mac"),
+    ("last_seen", "last_seen"),
+    ("primary", "primary"),
+    ("ttl", "ttl"),
+)
+
+_ATTRIBUTE: Spec = (
+    *_RNA,
+    ("source_id", "source_id"),
+    ("attribute_id", "attribute_id"),
+    ("attribute", "attribute_name"),
+    ("attribute_uuid", "attribute_uuid"),
+    ("attribute_type", "attribute_type"),
+    ("attribute_category", "attribute_category"),
+)
+
+_USER_PRODUCT: Spec = (
+    *_RNA,
+    *_SOURCE,
+    ("ip_range", "@ip_ranges"),
+    ("port", "port"),
+    ("ip_proto", "@ip_proto"),
+    ("app_proto", "~application_id"),
+    ("os_uuid", "os_fingerprint_uuid"),
+    ("os_name", "os_fingerprint_name"),
+    ("vendor", "custom_vendor"),
+    ("product", "custom_product"),
+    ("version", "custom_version"),
+)
+
+_USER_PROTOCOLS: Spec = (*_RNA, *_SOURCE, ("protocols", "*protocols.protocol_number"))
+
+_USER_CLIENTS: Spec = (
+    *_RNA,
+    *_SOURCE,
+    ("client_app", "*client_applications.client_application_id"),
+    ("app_proto", "*client_applications.application_protocol_id"),
+)
+
+_USER_HOSTS: Spec = (
+    *_RNA,
+    *_SOURCE,
+    ("ip_range", "@ip_ranges"),
+    ("macs", "*mac_addresses.mac"),
+)
+
+_USER_VULNERABILITIES: Spec = (
+    *_RNA,
+    *_SOURCE,
+    ("vulnerability_type", "vulnerability_type"),
+    ("vulnerabilities", "*vulnerabilities.vulnerability_id"),
+)
+
+_USER_ATTRIBUTE_VALUE: Spec = (
+    *_RNA,
+    *_SOURCE,
+    ("ip_range", "@ip_ranges"),
+    ("attribute", "~attribute_id"),
+    ("attribute_value", "attribute_value"),
+)
+
+_IDENTITY: Spec = (
+    *_RNA,
+    ("source_id", "source_id"),
+    ("source_type", "~source_type"),
+    ("port", "port"),
+    ("ip_proto", "@ip_proto"),
+    ("server_map", "server_map_id"),
+    ("identity_uuid", "identity_uuid"),
+)
+
+# ---- user (RUA) events. eNcore wrote the user's numeric id as `user`; kept.
+
+_USER_INFORMATION: Spec = (
+    *_RNA,
+    ("user", "user_id"),
+    ("username", "username"),  # beyond eNcore (it left 92–94's directory fields out)
+    ("realm", "~realm_id"),
+    ("app_proto", "~application_protocol_id"),
+    ("email", "email"),
+    ("department", "department"),
+)
+
+_USER_LOGIN: Spec = (
+    *_RNA,
+    ("client_app", "~application_id"),
+    ("email", "email"),
+    ("ipv4", "user_ipv4"),
+    ("ipv6", "user_ip"),
+    ("login_type", "login_type"),
+    ("reported_by", "reported_by"),
+    ("timestamp", "timestamp"),
+    ("user", "user_id"),
+    ("username", "username"),
+    ("domain", "domain"),  # beyond eNcore from here on
+    ("realm", "~realm_id"),
+    ("app_proto", "~application_protocol_id"),
+    ("user_auth_type", "auth_type"),
+    ("description", "description"),
+)
+
+# VPN login/logoff: eNcore wrote the first VPN session's details under plain keys.
+_VPN: Spec = (
+    *_RNA,
+    ("user", "user_id"),
+    ("username", "username"),
+    ("domain", "domain"),
+    ("email", "email"),
+    ("description", "description"),
+    ("reported_by", "reported_by"),
+    ("realm_id", "realm_id"),
+    ("endpoint_profile_id", "endpoint_profile_id"),
+    ("security_group_id", "security_group_id"),
+    ("range_start", "range_start"),
+    ("protocol", "~application_protocol_id"),
+    ("user_auth_type", "auth_type"),
+    ("ipv6Address", "user_ip"),  # eNcore's spelling
+    ("index", "vpn_sessions.0.index"),
+    ("vpn_type", "vpn_sessions.0.vpn_type"),
+    ("vpn_policy", "vpn_sessions.0.group_policy"),
+    ("vpn_profile", "vpn_sessions.0.vpn_connection_profile"),
+    ("client_ip", "vpn_sessions.0.client_ip"),
+    ("country_code", "~vpn_sessions.0.client_country"),
+    ("client_os", "vpn_sessions.0.client_os"),
+    ("client_app", "vpn_sessions.0.vpn_client_application"),
+    ("duration", "vpn_sessions.0.connection_duration"),
+    ("bytes_transmitted", "vpn_sessions.0.bytes_transmitted"),
+    ("bytes_received", "vpn_sessions.0.bytes_received"),
+)
+
+# ---- correlation events: eNcore's keys, and its names where it looked them up.
+_CORRELATION: Spec = (
+    ("sensor", "~device_id"),
+    ("policy_sensor", "device_id"),
+    ("event_id", "event_id"),
+    ("policy_event_id", "trigger_event_id"),
+    ("corr_policy", "~correlation_policy_id"),
+    ("corr_rule", "~correlation_rule_id"),
+    ("priority", "~priority_id"),
+    # eNcore always wrote `description=""` here; we write the event's description.
+    ("description", "event_description"),
+    ("event_type", "correlation_event_type"),
+    ("gid", "generator_id"),
+    ("sid", "signature_id"),
+    ("orig_event_sec", "trigger_event_second"),
+    ("orig_event_usec", "trigger_event_microsecond"),
+    ("defined_mask", "event_defined_mask"),
+    ("impact_bits", "impact_flags"),
+    ("impact", "@impact_from_flags"),
+    ("ip_proto", "@ip_proto"),
+    ("net_proto", "~network_protocol"),
+    ("src_ip", "source_ip"),
+    ("src_host_type", "source_host_type"),
+    ("src_vlan_id", "source_vlan_id"),
+    ("src_os_fingerprint_uuid", "source_os_fingerprint_uuid"),
+    ("src_os_name", "source_os_fingerprint_name"),
+    ("src_os_vendor", "source_os_fingerprint_vendor"),
+    ("src_os_ver", "source_os_fingerprint_version"),
+    ("src_criticality", "~source_criticality_id"),
+    ("src_user", "~source_user_id"),
+    ("src_port", "source_port"),
+    ("src_app_proto", "~source_server_id"),
+    ("src_ip_country", "~source_country"),
+    ("dest_ip", "destination_ip"),
+    ("dest_host_type", "destination_host_type"),
+    ("dest_vlan_id", "destination_vlan_id"),
+    ("dest_os_fingerprint_uuid", "destination_os_fingerprint_uuid"),
+    ("dest_os_name", "destination_os_fingerprint_name"),
+    ("dest_os_vendor", "destination_os_fingerprint_vendor"),
+    ("dest_os_ver", "destination_os_fingerprint_version"),
+    ("dest_criticality", "~destination_criticality_id"),
+    ("dest_user", "~destination_user_id"),
+    ("dest_port", "destination_port"),
+    ("dest_app_proto", "~destination_server_id"),
+    ("dest_ip_country", "~destination_country"),
+    ("blocked", "~blocked"),
+    ("intrusion_policy", "intrusion_policy_uuid"),
+    ("action", "rule_action"),
+    ("netbios_domain", "netbios_name"),
+    ("url_category", "~url_category"),
+    ("url_reputation", "~url_reputation"),
+    ("url", "url"),
+    ("client_id", "client_application_id"),
+    ("client_version", "client_application_version"),
+    ("policy_uuid", "access_control_policy_uuid"),
+    ("policy_rule", "access_control_rule_id"),
+    ("iface_ingress", "~ingress_interface_uuid"),
+    ("iface_egress", "~egress_interface_uuid"),
+    ("sec_zone_ingress", "~ingress_zone_uuid"),
+    ("sec_zone_egress", "~egress_zone_uuid"),
+    ("sec_intel_policy", "^security_intelligence_uuid"),
+    ("security_context", "security_context"),
+    ("ssl_policy_id", "ssl_policy_uuid"),
+    ("ssl_rule_id", "ssl_rule_id"),
+    ("ssl_actual_action", "~ssl_actual_action"),
+    ("ssl_flow_status", "~ssl_flow_status"),
+    ("ssl_cert_fingerprint", "ssl_certificate_fingerprint"),
+)
+
+_CONNECTION_CHUNK: Spec = (
+    *_RNA,
+    ("src_ip", "initiator_ip"),
+    ("dest_ip", "responder_ip"),
+    ("dest_port", "responder_port"),
+    ("ip_proto", "@ip_proto"),
+    ("app_proto", "~application_id"),
+    ("first_pkt_sec", "start_time"),
+    ("connection_type", "connection_type"),
+    ("netflow_src", "netflow_detector_ip"),
+    ("src_pkts", "packets_sent"),
+    ("dest_pkts", "packets_received"),
+    ("src_bytes", "bytes_sent"),
+    ("dest_bytes", "bytes_received"),
+    ("connections", "connections"),
+)
+
+_RULE_DOCUMENTATION: Spec = (
+    ("sid", "signature_id"),
+    ("gid", "generator_id"),
+    ("rev", "rule_revision"),
+    ("msg", "rule_message"),
+    ("summary", "summary"),
+    ("impact", "documented_impact"),
+    ("detail", "detail"),
+    ("affected_systems", "affected_systems"),
+    ("attack_scenarios", "attack_scenarios"),
+    ("ease_of_attack", "ease_of_attack"),
+    ("false_positives", "false_positives"),
+    ("false_negatives", "false_negatives"),
+    ("corrective_action", "corrective_action"),
+    ("contributors", "contributors"),
+    ("additional_references", "additional_references"),
+)
+
+_POLICY_ON_DEVICE: Spec = (("sensor", "~device_id"), *_UUID_NAME)
+
 SPLUNK_KEYS: Mapping[int, Spec] = {
     2: _PACKET,
     4: (("priority_id", "id"), ("name", "name")),
@@ -389,19 +673,94 @@ SPLUNK_KEYS: Mapping[int, Spec] = {
     98: (("ip_proto", "protocol"), ("id", "id"), ("username", "name")),
     110: _EXTRA_DATA,
     111: (("encoding", "encoding"), ("name", "name"), ("type", "extra_data_type")),
-    **dict.fromkeys((115, 116, 117, 118, 127, 145, 146, 147, 322, 530, 700), _UUID_NAME),
+    **dict.fromkeys((115, 116, 117, 118, 127, 322, 530, 700), _UUID_NAME),
+    **dict.fromkeys((145, 146, 147), _POLICY_ON_DEVICE),
     119: (("id", "rule_id"), ("name", "name"), ("uuid", "revision")),
     124: (("description", "description"), ("reason", "id")),
     125: _MALWARE,
     280: (("policy_uuid", "access_control_policy_uuid"), ("fw_rule", "id"), ("name", "name")),
     320: (("description", "description"), ("id", "id"), ("name", "name")),
     321: (("description", "description"), ("id", "id"), ("name", "name")),
-    400: _INTRUSION,
+    # 104/105: the 4.x intrusion event, the same keys as its successor
+    **dict.fromkeys((104, 105, 400), _INTRUSION),
     500: _FILE,
     502: _FILE,
     **dict.fromkeys((518, 519), _STATUS_DESCRIPTION),
     520: (("name", "name"), ("id", "country_code")),
-    **dict.fromkeys((605, 606, 608), _ID_DESCRIPTION),
+    **dict.fromkeys((605, 606, 607, 608), _ID_DESCRIPTION),
+    # discovery (RNA) events
+    10: (*_RNA, ("hops", "hops"), ("last_seen", "last_seen"), ("host_type", "host_type"),
+         ("host_ip_address", "ip_address"), ("jailbroken", "jailbroken"), ("mobile", "mobile"),
+         ("netbios_domain", "netbios_name"), ("vlan_id", "vlan_id"),
+         ("vlan_presence", "vlan_presence"), ("vlan_priority", "vlan_priority"),
+         ("vlan_type", "vlan_type"), ("ip_address", "discovery_header.legacy_ip")),
+    **dict.fromkeys((11, 12, 16, 17, 51, 52), _HOST_SERVER),
+    13: (*_RNA, ("description", "@rec_type_desc"), ("net_proto", "~network_protocol")),
+    14: (*_RNA, ("description", "@rec_type_desc"), ("ip_address", "discovery_header.legacy_ip"),
+         ("ip_proto", "@transport_proto")),
+    **dict.fromkeys((15, 35, 107), _HOST_CLIENT),
+    **dict.fromkeys((18, 53), _OS),
+    **dict.fromkeys((19, 20, 21, 44), _RNA),
+    22: (*_RNA, ("ip_address", "discovery_header.legacy_ip"), ("description", "@rec_type_desc"),
+         ("hops", "hops")),
+    **dict.fromkeys((23, 24, 25, 26), _PORT_EVENT),
+    **dict.fromkeys((27, 28), _MAC_EVENT),
+    29: (*_RNA, ("new_ip", "new_ip")),
+    31: (*_RNA, ("host_type", "host_type")),
+    34: (*_RNA, ("vlan_id", "vlan_id"), ("vlan_type", "vlan_type"),
+         ("vlan_priority", "vlan_priority")),
+    42: (*_RNA, ("netbios_domain", "value")),
+    45: (*_RNA, ("port", "port"), ("ip_proto", "@ip_proto"), ("banner", "banner")),
+    **dict.fromkeys((46, 47, 48), _ATTRIBUTE),
+    73: _CONNECTION_CHUNK,
+    **dict.fromkeys((74, 75, 86), _USER_PRODUCT),
+    **dict.fromkeys((76, 88), _USER_PROTOCOLS),
+    **dict.fromkeys((77, 87), _USER_CLIENTS),
+    **dict.fromkeys((78, 85), _USER_HOSTS),
+    79: (*_RNA, *_SOURCE, ("ports", "*servers.port")),
+    **dict.fromkeys((80, 81), _USER_VULNERABILITIES),
+    82: (*_RNA, *_SOURCE, ("ip_range", "@ip_ranges"), ("criticality", "~criticality_id")),
+    **dict.fromkeys((83, 84), _USER_ATTRIBUTE_VALUE),
+    89: (*_RNA, ("system_user", "~system_user_id"), ("scan_type", "~scan_type"),
+         ("ip_address", "ip_address"), ("port", "port"), ("ip_proto", "@ip_proto"),
+         ("vulnerabilities", "*vulnerabilities.scanner_vulnerability_id")),
+    101: (*_RNA, ("ip_address", "discovery_header.legacy_ip"), ("last_seen", "last_seen"),
+          ("source_id", "source_id"), ("source_type", "~source_type"),
+          ("ttl_difference", "ttl_difference"), ("os_type", "fingerprint_type"),
+          ("os_uuid", "os_fingerprint_uuid"), ("os_name", "os_fingerprint_name"),
+          ("os_vendor", "os_fingerprint_vendor"), ("os_version", "os_fingerprint_version")),
+    **dict.fromkeys((102, 103), _IDENTITY),
+    160: (*_RNA, ("id", "ioc_id"), ("ioc_category", "ioc_category")),
+    # user (RUA) events
+    **dict.fromkeys((92, 93, 94), _USER_INFORMATION),
+    95: _USER_LOGIN,
+    **dict.fromkeys((170, 171), _VPN),
+    112: _CORRELATION,
+    # metadata eNcore knew
+    62: (("id", "id"), ("name", "name"), ("protocol", "protocol")),
+    161: (("ioc_id", "id"), ("category", "category"), ("event_type", "ioc_event_type")),
+    260: (("description", "description"), ("ip_proto", "@ip_proto"), ("type", "icmp_type")),
+    270: (("code", "icmp_code"), ("description", "description"), ("ip_proto", "@ip_proto"),
+          ("type", "icmp_type")),
+    511: (("disposition", "~disposition"), ("name", "file_name"), ("sha256", "file_sha256"),
+          ("user_defined", "user_defined")),
+    # metadata eNcore wrote without fields: the record's own, under eNcore-style keys
+    **dict.fromkeys((58, 61, 300, 302, 350, 613), _ID_NAME),
+    **dict.fromkeys((282, 600), _UUID_NAME),
+    57: (("id", "id"), ("title", "title"), ("impact", "impact"), ("exploits", "exploits"),
+         ("remote", "remote"), ("published_date", "published_date"),
+         ("description", "short_description")),
+    106: (("id", "id"), ("scanner_type", "scanner_type"), ("title", "title"),
+          ("description", "description"), ("cve_id", "cve_id"), ("bugtraq_id", "bugtraq_id")),
+    132: (("security_context", "security_context"), ("name", "name")),
+    140: _RULE_DOCUMENTATION,
+    301: (("id", "id"), ("name", "profile_name"), ("full_name", "full_name")),
+    601: (("id", "rule_id"), ("name", "name"), ("uuid", "revision")),
+    614: (("ssl_cert_fingerprint", "ssl_certificate_fingerprint"),
+          ("subject_cn", "subject_common_name"), ("subject_org", "subject_organization"),
+          ("issuer_cn", "issuer_common_name"), ("issuer_org", "issuer_organization"),
+          ("serial_number", "serial_number"), ("valid_start", "valid_start_time"),
+          ("valid_end", "valid_end_time")),
 }
 
 # ---------------------------------------------------------------------------- computed keys
@@ -424,10 +783,77 @@ def _event_desc(event: Mapping[str, Any]) -> Any:
     return DISCOVERY_EVENT_NAMES.get((kind, sub)) if kind is not None else None
 
 
+def _names(event_type: int, *names: str | None) -> dict[tuple[int, int], str]:
+    return {(event_type, sub): name for sub, name in enumerate(names, 1) if name}
+
+
+# eNcore's `event_desc` text by discovery (event type, subtype): the FMC's event names, with
+# eNcore's spelling kept ("Applicastion") because saved searches match these strings.
 DISCOVERY_EVENT_NAMES: Mapping[tuple[int, int], str] = {
-    (1003, 1): "Flow Statistics",
-    (1003, 2): "Flow Chunk",
+    **_names(1000, "New Host", "New TCP Service", "New Network Protocol",
+             "New Transport Protocol", "New IP to IP traffic", "New UDP Service",
+             "New Client Applicastion", "New OS Fingerprint"),
+    **_names(1001, "Host IP Address Changed", "OS Information Update", "Host IP Address Reused",
+             "Vulnerability Changed", "Hops Change", "TCP Service Information Update",
+             "Host Timeout", "TCP Port Closed", "UDP Port Closed",
+             "UDP Service Information Update", "TCP Port Timeout", "UDP Port Timeout",
+             "MAC Information Change", "Additional MAC Detected", "Host Last Seen",
+             "Host Identified as Router or Bridge", "Flow Statistics",
+             "VLAN Tag Information Update", "Host Deleted: Limit Reached",
+             "Client Application Timeout", "NetBIOS Name Change", "NetBIOS Domain Change",
+             "Host Dropped: Host Limit Reached", "Banner Update",
+             "TCP Service Confidence Update", "UDP Service Confidence Update",
+             "OS Confidence Update", "DHCP Information", "Identity Conflict",
+             "Identity Timeout", "Secondary Host Update", "Client Application Update"),
+    **_names(1002, "Valid Vulnerabilities", "Invalid Vulnerabilities", "Delete Address",
+             "Delete Service", "Set Host Criticality", "Host Attribute Add",
+             "Host Attribute Update", "Host Attribute Delete", "Host Attribute Set Value",
+             "Host Attribute Delete Value", "Add Scan Result",
+             "Set Vulnerability Impact Qualification", "User Policy Control",
+             "Delete Protocol", "Delete Client Application", "Set Operating System Definition",
+             "Account Seen", "Account Update", "Set Service Definition", "Delete Host/Network",
+             "Delete Service", "Vulnerability Set Valid", "Vulnerability Set Invalid",
+             "Set Host Criticality", "Host Attribute Set Value", "Host Attribute Delete Value",
+             "Add Host", "Add Service", "Add Client Application", "Add Protocol",
+             "Reload App", "Account Delete"),
+    (1002, 45): "IOC Delete",
+    (1002, 46): "IOC Invalid",
+    **_names(1003, "Flow Statistics", "Flow Chunk"),
+    **_names(1004, "User Information", "User Login Information", "Delete User Identity",
+             "User Identity Dropped: User Limit Reached"),
+    **_names(1008, "IOC Set"),
 }
+
+
+def _host_ip(event: Mapping[str, Any]) -> Any:
+    # eNcore's `src_host` is the header's 16-byte address; the 4-byte legacy field is 0 on
+    # current FMCs, so it is only the fallback.
+    for path in ("discovery_header.ipv6_address", "discovery_header.legacy_ip"):
+        value = get(event, path)
+        if value not in (None, "", "::", "0.0.0.0"):
+            return value
+    return None
+
+
+def _ip_ranges(event: Mapping[str, Any]) -> Any:
+    # User-input events address hosts as ranges; one key, `a-b` or `a`, comma separated.
+    ranges = event.get("ip_ranges")
+    if not isinstance(ranges, list) or not ranges:
+        return None
+    parts = []
+    for item in ranges:
+        start, end = item.get("start_ip"), item.get("end_ip")
+        parts.append(str(start) if end in (None, start) else f"{start}-{end}")
+    return ",".join(parts)
+
+
+def _splunk_time(event: Mapping[str, Any]) -> tuple[int, int]:
+    # eNcore timed a correlation event by the event that triggered it.
+    trigger = event.get("trigger_event_second")
+    if isinstance(trigger, int) and trigger > 0:
+        micro = event.get("trigger_event_microsecond")
+        return trigger, micro if isinstance(micro, int) else 0
+    return event_time(event)
 
 
 def _impact_alert_description(event: Mapping[str, Any]) -> Any:
@@ -473,6 +899,9 @@ _COMPUTED: Mapping[str, Callable[[Mapping[str, Any]], Any]] = {
         impact_level(e["impact_flags"]) if isinstance(e.get("impact_flags"), int) else None
     ),
     "ip_proto": lambda e: protocol_name(e, "protocol"),
+    "transport_proto": lambda e: protocol_name(e, "transport_protocol"),
+    "host_ip": _host_ip,
+    "ip_ranges": _ip_ranges,
     "sec_intel_event": lambda e: (
         None if e.get("security_intelligence_source_destination") is None
         else "No" if e["security_intelligence_source_destination"] == 0 else "Yes"
@@ -491,7 +920,21 @@ def resolve(event: Mapping[str, Any], source: str) -> Any:
         return name_of(event, source[1:])
     if kind == "@":
         return _COMPUTED[source[1:]](event)
+    if kind == "*":
+        return _joined(event, source[1:])
     return get(event, source)
+
+
+def _joined(event: Mapping[str, Any], source: str) -> Any:
+    """`*list.field`: the field of every item of a list (its name when the decorator gave one),
+    comma separated; None for an empty or absent list."""
+    path, _, field = source.rpartition(".")
+    items = get(event, path)
+    if not isinstance(items, list):
+        return None
+    values = [named(item, field) for item in items if isinstance(item, Mapping)]
+    text = ",".join(str(v) for v in values if v not in (None, ""))
+    return text or None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -522,7 +965,7 @@ def splunk_value(value: Any) -> str:
 def splunk_pairs(event: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The (key, value) pairs of one event in eNcore's order, before rendering."""
     record_type = event.get("record_type")
-    second, micro = event_time(event)
+    second, micro = _splunk_time(event)
     pairs: dict[str, Any] = {"rec_type": record_type}
     if second:
         pairs["event_sec"] = second

@@ -11,16 +11,36 @@ LOG_FORMAT = "%(asctime)s %(name)-12s %(levelname)-8s %(message)s"  # eNcore's d
 
 
 def setup_logging(level: str = "INFO", filepath: str | None = None, stdout: bool = True,
-                  fmt: str = LOG_FORMAT) -> None:
+                  fmt: str = LOG_FORMAT, json_lines: bool = False) -> None:
+    """Log at `level` (eNcore's names, FATAL … TRACE) to stderr and/or `filepath`, as text
+    in `fmt` or, with `json_lines` or `fmt` "json", one JSON object per line."""
     from estreamer.config import LOG_LEVELS
+    from estreamer.logformat import JSON_FORMAT, JsonFormatter, install_level_names
 
+    install_level_names()
     handlers: list[logging.Handler] = []
     if stdout:
         handlers.append(logging.StreamHandler(sys.stderr))
     if filepath:
         handlers.append(logging.FileHandler(filepath))
     number = LOG_LEVELS.get(level.upper(), logging.INFO)
-    logging.basicConfig(level=number, format=fmt, handlers=handlers, force=True)
+    json_lines = json_lines or fmt.strip().lower() == JSON_FORMAT
+    logging.basicConfig(level=number, format=LOG_FORMAT if json_lines else fmt,
+                        handlers=handlers, force=True)
+    if json_lines:
+        for handler in handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+def log_level(value: str) -> str:
+    """`--log-level`: one of eNcore's names, any case."""
+    from estreamer.config import LOG_LEVELS
+
+    name = value.strip().upper()
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a level: FATAL, ERROR, WARNING, INFO, DEBUG, VERBOSE or TRACE")
+    return name
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -32,14 +52,15 @@ def _decode(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from estreamer.commands import run_command
 
-    return run_command(args.config, args.log_level_given, metrics=args.metrics)
+    return run_command(args.config, args.log_level_given, metrics=args.metrics,
+                       log_json=args.log_json)
 
 
 def _status(args: argparse.Namespace) -> int:
     from estreamer.commands import status_command
 
     if args.log_level_given is None:
-        setup_logging("WARNING")
+        setup_logging("WARNING", json_lines=args.log_json)
     return status_command(args.config)
 
 
@@ -47,7 +68,7 @@ def _test(args: argparse.Namespace) -> int:
     from estreamer.diagnose import diagnose_command
 
     if args.log_level_given is None:  # the checks speak for themselves; library INFO is noise
-        setup_logging("WARNING")
+        setup_logging("WARNING", json_lines=args.log_json)
     return diagnose_command(args.config, args.verbose, args.seconds)
 
 
@@ -87,8 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="estreamer", description="Cisco Firepower eStreamer client and FMC emulator."
     )
     parser.add_argument("--version", action="version", version=f"estreamer {__version__}")
-    parser.add_argument("--log-level", dest="log_level_given", default=None,
-                        help="DEBUG, INFO, WARNING, ERROR (default: the config's, or INFO)")
+    parser.add_argument("--log-level", dest="log_level_given", default=None, type=log_level,
+                        metavar="LEVEL",
+                        help="FATAL, ERROR, WARNING, INFO, DEBUG, VERBOSE (every message "
+                             "exchanged, in hex) or TRACE (also every record) (default: the "
+                             "config's logging.level, or INFO)")
+    parser.add_argument("--log-json", action="store_true",
+                        help="log one JSON object per line (as logging.format \"json\")")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     decode = commands.add_parser(
@@ -182,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level_given or "INFO")
+    setup_logging(args.log_level_given or "INFO", json_lines=args.log_json)
     try:
         return args.handler(args)
     except EstreamerError as exc:

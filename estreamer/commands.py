@@ -7,7 +7,9 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -31,19 +33,21 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_command(config_path: str, log_level: str | None, metrics: str | None = None) -> int:
+def run_command(config_path: str, log_level: str | None, metrics: str | None = None,
+                log_json: bool = False) -> int:
     """`estreamer run`: every FMC in the config at once, one thread each, so one FMC that
     fails or falls behind never stalls another. Exit 0 only if every runner ended cleanly."""
     from estreamer.cli import setup_logging
     from estreamer.config import load_config, resolve_password
     from estreamer.job import build_runner
     from estreamer.logcontext import set_fmc
+    from estreamer.progress import CatchUpReporter, progress_bars
     from estreamer.status import attach
 
     settings = load_config(config_path)
     log_file = settings.logging.filepath
     setup_logging(log_level or settings.logging.level, os.fspath(log_file) if log_file else None,
-                  settings.logging.std_out, settings.logging.format)
+                  settings.logging.std_out, settings.logging.format, json_lines=log_json)
     if not settings.enabled:
         log.error("%s has \"enabled\": false; nothing to do.", settings.path)
         return 1
@@ -67,6 +71,11 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
             runner.on_report = collector.updater(server.host, server.port)
         endpoint = serve(metrics, collector)
         log.info("Prometheus metrics on %s/metrics", metrics)
+    # Catch-up progress: bars on a terminal; elsewhere the monitor line says it.
+    bars = progress_bars()
+    for server, runner in runners:
+        runner.on_report = _chain(runner.on_report, CatchUpReporter(
+            bars, f"{server.host}:{server.port}" if several else ""))
     failures: list[BaseException] = []
 
     def stream(server, runner) -> None:
@@ -95,9 +104,26 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
             while thread.is_alive():  # join in slices so signals reach the main thread
                 thread.join(0.5)
     finally:
+        if bars is not None:
+            bars.stop()
         if endpoint is not None:
             endpoint.shutdown()
     return 1 if failures else 0
+
+
+Report = Callable[[Any], None]  # Runner.on_report: takes a MonitorSnapshot
+
+
+def _chain(first: Report | None, second: Report) -> Report:
+    """One `Runner.on_report` callback that calls both (first may be None)."""
+    if first is None:
+        return second
+
+    def both(snap: Any) -> None:
+        first(snap)
+        second(snap)
+
+    return both
 
 
 def status_command(config_path: str) -> int:

@@ -157,7 +157,7 @@ class Outputter:
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
     filepath: Path | None = None  # None: no log file
-    format: str = DEFAULT_LOG_FORMAT
+    format: str = DEFAULT_LOG_FORMAT  # a %-format, or "json": one JSON object per line
     level: str = "INFO"  # canonical upper-case name, a key of LOG_LEVELS
     std_out: bool = True
     std_err: bool = False

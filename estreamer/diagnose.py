@@ -49,6 +49,7 @@ from estreamer.config import (
     resolve_password,
 )
 from estreamer.errors import ConfigError, ProtocolError, TlsSetupError
+from estreamer.protocol.annotate import annotate, describe_timestamp
 from estreamer.protocol.flags import (
     LATEST_EVENTS,
     TIMESTAMP_NOW,
@@ -56,19 +57,13 @@ from estreamer.protocol.flags import (
     EventCode,
     RequestFlags,
 )
-from estreamer.protocol.framing import HEADER, HEADER_SIZE, Framer
+from estreamer.protocol.framing import Framer
 from estreamer.protocol.messages import (
-    MESSAGE_NAMES,
     STREAMING_INFORMATION,
-    ErrorMessage,
-    EventData,
-    EventStreamRequest,
-    MessageBundle,
     StreamingInformation,
-    StreamingRequest,
     parse_frame,
 )
-from estreamer.protocol.records import Record, decode_record
+from estreamer.protocol.records import Record
 from estreamer.protocol.stream import StreamFault
 
 STEPS = ("config", "pkcs12", "address", "tcp", "tls", "estreamer")
@@ -155,10 +150,6 @@ _EVENT_FAMILIES = {
     EventCode.FILE: "file",
     EventCode.MALWARE: "malware",
 }
-
-HEX_LIMIT = 256
-"""Bytes of a message body shown by --verbose; bundles run to hundreds of KiB."""
-
 
 class CheckFailed(Exception):
     """A check failed; the message is the one sentence to print."""
@@ -563,14 +554,6 @@ def initial_timestamp(settings: Settings) -> int:
     return (saved.timestamp if saved is not None else None) or 0
 
 
-def describe_timestamp(value: int) -> str:
-    if value == TIMESTAMP_OLDEST:
-        return "the oldest data"
-    if value == TIMESTAMP_NOW:
-        return "now"
-    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(value))} UTC ({value})"
-
-
 def describe_start(settings: Settings) -> str:
     return {START_GENESIS: "start 0 (oldest data)", START_NOW: "start 1 (from now)",
             START_BOOKMARK: "start 2 (bookmark)"}[settings.start]
@@ -671,65 +654,6 @@ def _sentence(text: str) -> str:
     text = text.strip()
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
-
-
-# --- --verbose: every message as annotated hex ---------------------------------------------
-
-
-def annotate(arrow: str, frame: Any) -> list[str]:
-    """Lines showing one message: its header fields labelled, its body in hex (the first
-    HEX_LIMIT bytes) and what the body says, decoded by the protocol core."""
-    name = MESSAGE_NAMES.get(frame.message_type, f"type {frame.message_type}")
-    length = len(frame.body)
-    header = HEADER.pack(frame.version, frame.message_type, length)
-    lines = [
-        f"{arrow} {name} ({frame.message_type}) at byte {frame.offset}, {HEADER_SIZE + length} "
-        "bytes",
-        f"     header  {header[:2].hex()} {header[2:4].hex()} {header[4:].hex()}"
-        f"   version={frame.version} type={frame.message_type} length={length}",
-    ]
-    shown = frame.body[:HEX_LIMIT]
-    for start in range(0, len(shown), 16):
-        chunk = shown[start : start + 16]
-        words = " ".join(chunk[i : i + 4].hex() for i in range(0, len(chunk), 4))
-        lines.append(f"     {start:04x}    {words}")
-    if length > HEX_LIMIT:
-        lines.append(f"     ...     {length - HEX_LIMIT} more bytes")
-    try:
-        message = parse_frame(frame)
-    except Exception as exc:  # a dump must show what it can, whatever the bytes
-        lines.append(f"     = undecodable: {exc}")
-        return lines
-    meaning = _meaning(message)
-    if meaning:
-        lines.append(f"     = {meaning}")
-    return lines
-
-
-def _meaning(message: Any) -> str:
-    if isinstance(message, EventStreamRequest):
-        names = "|".join(f.name for f in RequestFlags if message.flags & f and f.name)
-        return (f"initial timestamp {describe_timestamp(message.initial_timestamp)}, "
-                f"flags 0x{int(message.flags):08x} ({names})")
-    if isinstance(message, StreamingInformation | StreamingRequest):
-        parts = []
-        for s in message.services:
-            events = " ".join(f"{t}v{v}" for v, t in s.events)
-            parts.append(f"service {s.service_id}" + (f" flags 0x{s.flags:08x} timestamp "
-                                                      f"{s.initial_timestamp} events {events}"
-                                                      if events else ""))
-        return "; ".join(parts)
-    if isinstance(message, ErrorMessage):
-        return f"error code {message.code}: {message.text!r}"
-    if isinstance(message, MessageBundle):
-        kinds = Counter(decode_record(raw).record_type for raw in message.records)
-        return (f"bundle connection {message.connection_id} sequence {message.sequence}, "
-                f"{len(message.records)} records (" +
-                ", ".join(f"type {t} ×{n}" for t, n in sorted(kinds.items())) + ")")
-    if isinstance(message, EventData):
-        record = decode_record(message.record)
-        return f"record type {record.record_type} {record.name}"
-    return ""
 
 
 def diagnose_command(config: str, verbose: bool = False, seconds: float = 5.0) -> int:

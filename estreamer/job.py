@@ -52,9 +52,10 @@ def build_runner(
     )
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
     sinks = [
-        Sink(open_output(output_uri(o.uri, server, settings.servers), o.options, settings.base_dir),
-             o.adapter, get_formatter(o.adapter))
+        Sink(open_output(uri, o.options, settings.base_dir), o.adapter, get_formatter(o.adapter),
+             name=uri)
         for o in settings.enabled_outputters
+        for uri in [output_uri(o.uri, server, settings.servers)]
     ]
     sinks += extra_sinks or []
     if not sinks:

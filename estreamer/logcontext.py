@@ -30,6 +30,7 @@ def install() -> None:
             label = getattr(_local, "label", None)
             if label and isinstance(record.msg, str):
                 record.msg = f"[{label}] {record.msg}"
+                record.fmc = label  # for JSON logs, which give it a field of its own
             return record
 
         logging.setLogRecordFactory(factory)

@@ -83,8 +83,33 @@ class Metrics:
         yield family(counter, "written", "Records handed to the outputs", lambda s: s.written)
         yield family(counter, "duplicates", "Resent records dropped by the bookmark",
                      lambda s: s.duplicates)
-        yield family(counter, "decode_errors", "Records that did not fit their layout",
-                     lambda s: s.malformed)
+        yield family(counter, "decode_errors",
+                     "Records that did not fit their layout and messages that could not be read",
+                     lambda s: sum(s.decode_errors.values()) if s.decode_errors else s.malformed)
+        by_type = CounterMetricFamily(
+            f"{NAMESPACE}_decode_errors_by_type",
+            "Decode errors by record type (empty for a whole message) and kind: layout, "
+            "length, short, message, stream", labels=["server", "type", "kind"])
+        for server, snap in snapshots:
+            if snap is not None:
+                for (record_type, kind), count in sorted(snap.decode_errors.items(),
+                                                         key=lambda item: str(item[0])):
+                    by_type.add_metric([server, "" if record_type is None else str(record_type),
+                                        kind], count)
+        yield by_type
+        depth = GaugeMetricFamily(f"{NAMESPACE}_output_queue_depth",
+                                  "Lines accepted by an output and not yet sent or durable",
+                                  labels=["server", "output"])
+        failures = CounterMetricFamily(f"{NAMESPACE}_output_failures",
+                                       "Writes or flushes to an output that failed",
+                                       labels=["server", "output"])
+        for server, snap in snapshots:
+            if snap is not None:
+                for output in snap.outputs:
+                    depth.add_metric([server, output.name], output.queued)
+                    failures.add_metric([server, output.name], output.failures)
+        yield depth
+        yield failures
         yield family(counter, "received_bytes", "Bytes read from the FMC",
                      lambda s: s.bytes_received)
         yield family(counter, "reconnects", "Connections after the first",

@@ -11,8 +11,9 @@ saved bookmark); the last second's digests make the resent duplicates drop out."
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from estreamer.client.bookmark import Bookmark
@@ -63,6 +64,7 @@ class Sink:
     output: Output
     format_name: str
     formatter: Callable[[dict[str, Any]], bytes]
+    name: str = ""  # the URI as configured, for the metrics (default: the output's own)
 
 
 Decorator = Callable[[Record, dict[str, Any]], dict[str, Any]]
@@ -76,6 +78,29 @@ class PipelineStats:
     duplicates: int = 0
     filtered: int = 0
     malformed: int = 0
+    # malformed records by (record type, decode_error_kind), for the metrics endpoint
+    decode_errors: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+
+def decode_error_kind(error: str) -> str:
+    """A record's decode error as one of a few kinds a dashboard can group by: `short`
+    (not even a record header), `length` (its length word disagrees with its container),
+    `layout` (the bytes do not fit the record's layout)."""
+    if "shorter than its 8-byte header" in error:
+        return "short"
+    if "does not match its" in error:
+        return "length"
+    return "layout"
+
+
+@dataclass(frozen=True)
+class OutputState:
+    """One output as the monitor sees it: lines accepted and not yet durable (in the
+    pipeline's batch plus what the output says it holds), and failed writes or flushes."""
+
+    name: str
+    queued: int
+    failures: int
 
 
 class Pipeline:
@@ -115,6 +140,7 @@ class Pipeline:
             if isinstance(sink.output, KeyedOutput)}
         self._keys: dict[int, list[bytes | None]] = {i: [] for i in self._keyed}
         self._last_commit = clock()
+        self.output_failures = [0] * len(self.sinks)  # failed writes/flushes, by sink
 
     def handle(self, record: Record) -> bool:
         """Take one record; True if it goes to the outputs (not a duplicate, not filtered)."""
@@ -126,6 +152,7 @@ class Pipeline:
             return False
         if record.error is not None:
             stats.malformed += 1
+            stats.decode_errors[(record.record_type, decode_error_kind(record.error))] += 1
         if self.observe is not None:
             self.observe(record)
         wanted = self.selector.wants(record)
@@ -153,7 +180,7 @@ class Pipeline:
             lines = pending[sink.format_name]
             if not lines:
                 continue
-            with _blame(sink.output, "write to"):
+            with _blame(sink.output, "write to", self.output_failures, i):
                 if i in self._keyed:
                     keys, self._keys[i] = self._keys[i], []
                     self._keyed[i].write_keyed(lines, keys)
@@ -170,8 +197,8 @@ class Pipeline:
     def commit(self) -> None:
         """Outputs durable first, then the bookmark: never the other way round."""
         self.flush_batch()
-        for output in self.outputs:
-            with _blame(output, "flush"):
+        for i, output in enumerate(self.outputs):
+            with _blame(output, "flush", self.output_failures, i):
                 output.flush(durable=True)
         for save in self.before_bookmark:
             save()
@@ -186,16 +213,46 @@ class Pipeline:
                 output.close()
 
 
+    def output_states(self) -> list[OutputState]:
+        """Each output's queue depth and failures, for the monitor and the metrics."""
+        states = []
+        seen: Counter[str] = Counter()
+        for i, sink in enumerate(self.sinks):
+            held = getattr(sink.output, "queued", None)  # optional: see outputs/base.py
+            queued = len(self._pending[sink.format_name]) + (held() if held else 0)
+            name = output_label(sink.name or sink.output)
+            seen[name] += 1
+            if seen[name] > 1:  # two outputs to one place (two formats): keep them apart
+                name = f"{name} #{seen[name]}"
+            states.append(OutputState(name, queued, self.output_failures[i]))
+        return states
+
+
 @contextlib.contextmanager
-def _blame(output: Output, action: str) -> Iterator[None]:
+def _blame(output: Output, action: str, failures: list[int] | None = None,
+           index: int = 0) -> Iterator[None]:
     """Turn an output's failure into an OutputError that names the output, so the runner
-    reports a full disk or a dead collector as such, not as a connection problem."""
+    reports a full disk or a dead collector as such, not as a connection problem; counted
+    in `failures[index]` for the metrics."""
     try:
         yield
-    except OutputError:
-        raise
     except Exception as exc:
+        if failures is not None:
+            failures[index] += 1
+        if isinstance(exc, OutputError):
+            raise
         raise OutputError(f"could not {action} output {_describe(output)}: {exc}") from exc
+
+
+def output_label(output: Output | str) -> str:
+    """An output's name for the metrics: its URI or path without a user:password@ part or
+    a query, which could hold a credential."""
+    text = output if isinstance(output, str) else _describe(output)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        authority, slash, path = rest.partition("/")
+        text = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path.partition('?')[0]}"
+    return text
 
 
 def _describe(output: Output) -> str:

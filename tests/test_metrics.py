@@ -68,3 +68,6 @@ def test_metrics_endpoint_serves_what_the_run_received(tmp_path):
     assert values[f"estreamer_bookmark_timestamp_seconds{{{who}}}"] == \
         runner.pipeline.bookmark.timestamp
     assert values[f"estreamer_lag_seconds{{{who}}}"] >= 0
+    output = 'output="relfile:///out/encore.{0}.json"'
+    assert values[f"estreamer_output_queue_depth{{{output},{who}}}"] == 0  # all committed
+    assert values[f"estreamer_output_failures_total{{{output},{who}}}"] == 0

@@ -8,7 +8,7 @@
 
 The socket, TLS, timeouts and retries belong to the caller (client/connection.py)."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -67,7 +67,11 @@ class ClientSession:
         flags: RequestFlags | int,
         events: Iterable[tuple[int, int]] = (),
         max_body: int = DEFAULT_MAX_BODY,
+        tap: Callable[[str, bytes], None] | None = None,
     ):
+        """`tap`, when given, sees every byte sent ("->") and received ("<-"): the
+        VERBOSE/TRACE wire log (client/wirelog.py)."""
+        self.tap = tap
         self.initial_timestamp = initial_timestamp
         self.flags = RequestFlags(flags)
         self.events = tuple(events)
@@ -85,16 +89,23 @@ class ClientSession:
         2051 arrives."""
         assert self.state is State.NEW
         self.state = State.AWAITING_INFORMATION if self.extended else State.STREAMING
-        return encode_event_stream_request(self.initial_timestamp, self.flags)
+        request = encode_event_stream_request(self.initial_timestamp, self.flags)
+        if self.tap is not None:
+            self.tap("->", request)
+        return request
 
     def data_to_send(self) -> bytes:
         out = bytes(self._outgoing)
         self._outgoing.clear()
+        if out and self.tap is not None:
+            self.tap("->", out)
         return out
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         if self.state is State.CLOSED:
             return []
+        if self.tap is not None:
+            self.tap("<-", data)
         events: list[SessionEvent] = []
         for event in self.decoder.feed(data):
             kind = type(event)

@@ -43,8 +43,9 @@ from estreamer.client.protocol import (
     ServerError,
     SessionFailed,
 )
+from estreamer.client.wirelog import wire_tap
 from estreamer.errors import EstreamerError, OutputError
-from estreamer.pipeline import Pipeline
+from estreamer.pipeline import OutputState, Pipeline
 from estreamer.protocol.flags import TIMESTAMP_NOW, RequestFlags
 from estreamer.protocol.records import Record
 from estreamer.protocol.stream import Notice, StreamFault
@@ -134,6 +135,10 @@ class MonitorSnapshot:
     connections: int
     recv_queue: int | None
     counts: dict[int, int] = field(default_factory=dict)
+    # Decode errors by (record type, kind): kinds from pipeline.decode_error_kind, and
+    # (None, "message") / (None, "stream") for messages that could not be used at all.
+    decode_errors: dict[tuple[int | None, str], int] = field(default_factory=dict)
+    outputs: tuple[OutputState, ...] = ()  # queue depth and failures, per output
 
 
 class LagWatch:
@@ -250,6 +255,7 @@ class Runner:
         self.monitor_details = False
         self.on_report: Callable[[MonitorSnapshot], None] | None = None
         self.counts: Counter[int] = Counter()  # records received, by record type
+        self.faults: Counter[str] = Counter()  # unusable messages: "message", "stream"
         self.newest: int | None = None  # newest archive timestamp received
         self.lag_watch = LagWatch()
         self._last_snapshot = 0.0
@@ -358,7 +364,7 @@ class Runner:
         self, max_records: int | None, deadline: float | None, stop_when_idle: float | None
     ) -> str:
         initial = self.initial_timestamp()
-        session = ClientSession(initial, self.flags, self.events)
+        session = ClientSession(initial, self.flags, self.events, tap=wire_tap())
         connection = Connection(
             self.host,
             self.port,
@@ -422,6 +428,10 @@ class Runner:
                         raise FatalRunError(event.reason)
                     elif kind is StreamFault:
                         log.error("offset %d: %s", event.offset, event.message)
+                        # A record's own fault comes with the record, which the pipeline
+                        # counts (once, not for resent duplicates); count the rest here.
+                        if not event.message.startswith("record type "):
+                            self.faults["stream" if event.fatal else "message"] += 1
                     elif kind is Notice:
                         log.warning("%s", event.message)
                     if session.keepalives:
@@ -478,6 +488,9 @@ class Runner:
             recv_queue=receive_queue(connection.sock) if connection and connection.sock
             else None,
             counts=dict(self.counts),
+            decode_errors={**stats.decode_errors,
+                           **{(None, kind): n for kind, n in self.faults.items()}},
+            outputs=tuple(self.pipeline.output_states()),
         )
 
     def _report(self, now: float) -> None:

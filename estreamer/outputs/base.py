@@ -2,7 +2,11 @@
 
 The pipeline hands each output whole batches of formatted lines, then at each commit asks
 every output to `flush(durable=True)`; only when all of them return does the bookmark move
-past those lines (end-to-end acknowledgement, at-least-once by design)."""
+past those lines (end-to-end acknowledgement, at-least-once by design).
+
+An output that holds lines of its own before they are sent (a network queue, a batch, a
+producer's unacknowledged messages) may also have `queued() -> int`, the number of those
+lines: the monitor reports it as the output's queue depth (metrics, status file)."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable

@@ -116,6 +116,10 @@ class HecOutput:
         if durable and self.ack:
             self._wait_for_acks()
 
+    def queued(self) -> int:
+        """Events in the batch not posted yet (the monitor's queue depth)."""
+        return len(self._pending)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -130,6 +130,11 @@ class KafkaOutput:
                 f"({first.name()}: {first.str()}); kept to be sent again at the next commit")
         self._errors = []
 
+    def queued(self) -> int:
+        """Messages produced without a delivery report yet, and failed ones kept to be
+        produced again (the monitor's queue depth)."""
+        return self._outstanding + len(self._failed)
+
     def close(self) -> None:
         if self._closed:
             return

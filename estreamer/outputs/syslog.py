@@ -114,6 +114,10 @@ class NetworkOutput:
     def flush(self, durable: bool) -> None:
         self._send_queue()
 
+    def queued(self) -> int:
+        """Lines waiting to be sent (the monitor's queue depth)."""
+        return len(self._queue)
+
     def close(self) -> None:
         if self._closed:
             return

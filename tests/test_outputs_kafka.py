@@ -144,8 +144,10 @@ def test_failed_delivery_holds_the_bookmark_until_a_retry_gets_through(tmp_path)
 
 def test_a_cluster_that_goes_away_fails_the_commit(tmp_path):
     cluster = MockCluster(1)
+    # 4 s, not 1: on a busy machine the first delivery (metadata, topic creation) can take
+    # over a second, and the test is about the second commit failing, not the first.
     output = open_output(f"kafka://{cluster.bootstrap}/{TOPIC}",
-                         {"message.timeout.ms": 1000, "key": "none"}, tmp_path)
+                         {"message.timeout.ms": 4000, "key": "none"}, tmp_path)
     path = tmp_path / "bm.dat"
     pipeline = kafka_pipeline(output, path)
     pipeline.handle(intrusion(1, 0, 0, 1, 1700000300))

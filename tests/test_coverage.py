@@ -22,8 +22,11 @@ def test_every_table_and_every_fact_sheet_type_has_a_row():
     assert table[71][2] == "connection"
     assert table[95][3] == "1/167, 1/159"
     assert table[10][3] == "1/139"  # new host: the host profile block
-    # 104/105, the deprecated 4.10 intrusion records, are the only ones left undecoded.
-    assert {t for t, row in table.items() if row[4].startswith("not covered")} == {104, 105}
+    # Every type is decoded; 104/105, the deprecated 4.10 intrusion records, say that a
+    # 6.x/7.x FMC never sends them (so the emulator does not either).
+    assert {t for t, row in table.items() if row[4].startswith("not covered")} == set()
+    assert {t for t, row in table.items() if "never sent" in row[4]} == {104, 105}
+    assert table[104][1] == "Legacy Intrusion Event (IPv4, 4.10.2.3)"
 
 
 def test_the_formats_column_says_what_each_format_does():
@@ -32,7 +35,7 @@ def test_the_formats_column_says_what_each_format_does():
     assert table[10][5] == "json, splunk (eNcore keys), cef (generic), ecs"
     assert table[112][5] == "json, splunk (eNcore keys), cef, ecs"
     assert table[520][5].startswith("json, splunk (eNcore keys), cef (generic)")
-    assert table[104][5] == "json (raw hex)"
+    assert "raw hex" not in table[104][5]  # decoded now, so every format maps it
 
 
 def test_records_command_prints_the_table(capsys):

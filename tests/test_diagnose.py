@@ -30,6 +30,7 @@ from estreamer.cli import main
 from estreamer.config import default_config
 from estreamer.diagnose import Checker
 from estreamer.emulator.faults import Fault
+from estreamer.emulator.history import History
 from estreamer.emulator.server import Emulator
 
 
@@ -124,11 +125,13 @@ def test_verbose_prints_every_message_as_annotated_hex(tmp_path, certs, fmc):
     assert "sequence 1, 100 records (" in out
 
 
-def test_missing_requested_families_are_named_without_failing(tmp_path, certs, fmc):
-    path = write_config(tmp_path, fmc.port, certs.client_pkcs12, certs.client_password_file)
-    code, out = check(path)
+def test_missing_requested_families_are_named_without_failing(tmp_path, certs):
+    with Emulator(certs.directory, rate=0, seed=5, history_size=150) as fmc:
+        # An FMC with impact alerts unticked: none come (record 9) although the request asks.
+        fmc.history = History(seed=5, size=150, unticked=("impact",))
+        path = write_config(tmp_path, fmc.port, certs.client_pkcs12, certs.client_password_file)
+        code, out = check(path)
     assert code == 0
-    # The emulator's history has no impact alerts (record 9) although the request asks.
     assert "note: requested but not received within 0.6 s: impact; the FMC sends only the " \
            "event types ticked in its eStreamer Event Configuration" in out
 

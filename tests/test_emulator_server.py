@@ -98,8 +98,8 @@ def test_records_received_are_exactly_the_ledger(certs):
     records = [e for e in events if isinstance(e, Record)]
     assert [e for e in events if isinstance(e, StreamFault)] == []
     assert len(records) == len(emu.history.metadata) + sum(
-        r.family in ("intrusion", "packet", "extra_data", "connection", "file", "malware",
-                     "discovery", "user", "correlation")
+        r.family in ("intrusion", "packet", "extra_data", "impact", "connection",
+                     "connection_chunk", "file", "malware", "discovery", "user", "correlation")
         for r in emu.history.events)
     assert digests(events) == emu.ledger.digests(1)
     bundles = [e for e in events if isinstance(e, MessageBundle)]

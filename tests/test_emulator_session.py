@@ -12,6 +12,7 @@ from estreamer.emulator.faults import UNKNOWN_RECORD_TYPE, Fault
 from estreamer.emulator.history import (
     BLOCK_VERSIONS,
     EVENT_RECORDS,
+    NO_REFERENCE,
     REFERENCES,
     History,
     available_blocks,
@@ -41,7 +42,10 @@ from estreamer.protocol.stream import Notice, StreamDecoder, StreamFault
 
 END = 1_700_000_000
 EVENT_TYPES = {t for types in EVENT_RECORDS.values() for t in types}
-UNVERSIONED = {"discovery": None, "user": None, "correlation": None}  # 61, 91, 31
+# Families with one block form (no version): discovery 61, user 91, correlation 31, impact
+# alerts 131 (bit 5), and connection chunks, which ride with connections.
+UNVERSIONED = {"discovery": None, "user": None, "correlation": None, "impact": None,
+               "connection_chunk": None}
 F = RequestFlags
 
 
@@ -217,7 +221,9 @@ def test_initial_timestamp_t_sends_events_archived_at_or_after_t(history):
 
 
 def test_initial_timestamp_now_sends_only_events_appended_later():
-    history = History(seed=3, size=40, end_time=END, rate=10)
+    # Families whose every logical event has exactly one of the counted records below.
+    history = History(seed=3, size=40, end_time=END, rate=10,
+                      families=("intrusion", "connection", "file", "malware"))
     session = ServerSession(history, connection_id=END)
     session.receive(encode_event_stream_request(TIMESTAMP_NOW, ENCORE_DEFAULT_FLAGS))
     session.receive(encode_streaming_request(ENCORE_DEFAULT_FLAGS, TIMESTAMP_NOW,
@@ -276,9 +282,14 @@ def test_highest_requested_version_picks_the_block():
         "intrusion": 85, "connection": 174, "file": 79, "malware": 80, **UNVERSIONED}
     # The same family asked for twice: the highest version wins (§1).
     both = select(0, [(14, EventCode.CONNECTION), (17, EventCode.CONNECTION)])
-    assert both.blocks == {"connection": 174}
+    assert both.blocks == {"connection": 174, "connection_chunk": None}
     # A flag names no version: the oldest block; a version between rows takes the lower.
-    assert select(F.INTRUSION | F.CONNECTION_V4).blocks == {"intrusion": 60, "connection": 160}
+    assert select(F.INTRUSION | F.CONNECTION_V4).blocks == {
+        "intrusion": 60, "connection": 160, "connection_chunk": None}
+    # Impact alerts come with bit 5 or event code 131, never with intrusion alone.
+    assert "impact" in select(F.IMPACT_ALERTS).blocks
+    assert "impact" in select(0, [(2, EventCode.IMPACT)]).blocks
+    assert "impact" not in select(F.INTRUSION).blocks
     assert block_for("connection", 15) == 163
     assert block_for("connection", 99) == 174
     assert block_for("intrusion", 1) == 60
@@ -298,7 +309,8 @@ def test_families_not_requested_are_not_sent(history):
     events = [(14, EventCode.CONNECTION), (4, EventCode.METADATA)]
     flags = F.METADATA | F.ARCHIVE_TIMESTAMPS | F.EXTENDED | F.PACKETS
     _, _, _, decoded = stream(history, flags, 0, events)
-    assert {r.record_type for r in records_of(decoded)} & EVENT_TYPES == {71}
+    # Connection chunks (73) ride with connections: no flag or event code of their own.
+    assert {r.record_type for r in records_of(decoded)} & EVENT_TYPES == {71, 73}
 
 
 # -- the history ---------------------------------------------------------------------------------
@@ -340,7 +352,7 @@ def test_every_reference_in_an_event_was_named_by_earlier_metadata(history):
             continue
         for name, value in record.fields.items():
             ref = REFERENCES.get(name)
-            if ref is None or value in (0, "00000000-0000-0000-0000-000000000000"):
+            if ref is None or value in NO_REFERENCE:
                 continue
             assert (ref[0], ref[1], value) in seen, (record.record_type, name, value)
             checked[name] += 1

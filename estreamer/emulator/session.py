@@ -26,7 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from estreamer.emulator.faults import CUTS, HEADER_CUT, Fault, injected_record
-from estreamer.emulator.history import History, HistoryRecord, block_for, family_available
+from estreamer.emulator.history import (
+    RIDES_WITH,
+    History,
+    HistoryRecord,
+    block_for,
+    family_available,
+)
 from estreamer.emulator.hosts import UnsupportedHostRequest, host_answer
 from estreamer.emulator.ledger import SentRecord
 from estreamer.errors import ProtocolError
@@ -83,6 +89,7 @@ _FAMILY_FLAGS = (
     (DISCOVERY_FLAGS, "discovery"),
     (RequestFlags.USER, "user"),
     (CORRELATION_FLAGS, "correlation"),
+    (RequestFlags.IMPACT_ALERTS, "impact"),  # bit 5: record 9 (§3.2)
 )
 
 _FAMILY_CODES = {
@@ -93,6 +100,7 @@ _FAMILY_CODES = {
     EventCode.DISCOVERY: "discovery",
     EventCode.USER: "user",
     EventCode.CORRELATION: "correlation",
+    EventCode.IMPACT: "impact",
 }
 
 
@@ -143,6 +151,9 @@ def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
         if family is not None:
             previous = wanted.get(family)
             wanted[family] = version if previous is None else max(previous, version)
+    for rider, carrier in RIDES_WITH.items():
+        if carrier in wanted:
+            wanted[rider] = None
     blocks: dict[str, int | None] = {}
     for family, version in wanted.items():
         if family_available(family):

@@ -32,6 +32,8 @@ RECORD_SECTIONS: dict[int, str] = {
     110: "§10.10",
     111: "§9, §10.10",
     125: "§10.9",
+    104: "§9 (G53 pp. 459-462)",
+    105: "§9 (G53 pp. 459-462)",
     132: "§9",
     280: "§9",
     282: "§9",
@@ -70,6 +72,8 @@ BLOCK_SECTIONS: dict[tuple[int, int], str] = {
 MEANINGS: dict[str, str] = {
     # identity and time
     "device_id": "managed device (sensor) ID → record 123",
+    "detection_engine_id": "4.x detection engine ID (legacy records 104/105; no metadata names"
+                           " it on a 6.x/7.x FMC)",
     "event_id": "event ID, unique per device",
     "event_second": "event time, UNIX seconds",
     "event_microsecond": "microseconds part of the event time",

@@ -8,6 +8,7 @@ record 9 is the impact alert (series 1)."""
 from estreamer.protocol.layout import (
     BLOB,
     IP,
+    IPV4,
     STR,
     U8,
     U16,
@@ -15,6 +16,7 @@ from estreamer.protocol.layout import (
     UUID,
     Block,
     BytesFrom,
+    Fixed,
     LengthU32,
     Raw,
 )
@@ -141,6 +143,26 @@ IMPACT_ALERT = (
     ("description", STR),  # contains "[Impact: N]"
 )
 
+# Records 104 (IPv4) and 105 (IPv6): the 4.10.2.3 intrusion events with a VLAN ID, a fixed
+# record without a block header. Layout from G53 pp. 459-462 (the fact sheet's source for
+# §9's row): the first 84 bytes of block 60 without the zones, with 4- or 16-byte addresses,
+# then a reserved word the guide displays as "MPLS Label:0", the VLAN ID and a pad. The first
+# word is a 4.x *detection engine* ID (deprecated records 64/68 named those), not a device ID
+# of record 123, so it is not called `device_id` and nothing names it. Deprecated (ENC3
+# `core.py`): a 6.x/7.x FMC sends record 400 instead; decoded so an old archive replays.
+def _legacy_event(ip: Fixed) -> tuple:
+    return (
+        ("detection_engine_id", U32),
+        *_EVENT_TO_BLOCKED[1:9],
+        ("source_ip", ip),
+        ("destination_ip", ip),
+        *_EVENT_TO_BLOCKED[11:],
+        ("mpls_label", U32),
+        ("vlan_id", U16),
+        ("pad", U16),
+    )
+
+
 BLOCKS = {
     (2, 41): INTRUSION_41,
     (2, 60): INTRUSION_60,
@@ -154,6 +176,8 @@ BLOCKS = {
 RECORDS = {
     2: ("Packet", "packet", PACKET),
     9: ("Intrusion Impact Alert", "impact", ((None, Block(1, (153,), inline=True)),)),
+    104: ("Legacy Intrusion Event (IPv4, 4.10.2.3)", "intrusion", _legacy_event(IPV4)),
+    105: ("Legacy Intrusion Event (IPv6, 4.10.2.3)", "intrusion", _legacy_event(IP)),
     110: ("Intrusion Event Extra Data", "extra_data", ((None, Block(2, (4,), inline=True)),)),
     111: ("Extra Data Type", "metadata", ((None, Block(2, (5,), inline=True)),)),
     400: (

@@ -18,7 +18,9 @@ this module reads eNcore's JSON layout as it is: the same keys, the same default
 
 Our additions, all optional and all ignored by eNcore (so a file stays usable by both):
 `subscription.servers[].caFilepath`, `.verifyServer`, `.pkcs12PasswordFile`,
-`.allowReadableKeyFiles` and the top-level `bookmarkDirectory`.
+`.allowReadableKeyFiles`, the top-level `bookmarkDirectory`, the reconnect timings
+`reconnectDelay`, `maxReconnectDelay` and `idleTimeout` (eNcore has fixed ones), and
+`handler.deadLetter`.
 """
 
 from __future__ import annotations
@@ -194,6 +196,14 @@ class Settings:
     worker_processes: int = 4
     enabled: bool = True
     bookmark_directory: Path | None = None  # None: the config file's directory
+    # Reconnecting (see estreamer.client.runner): the first wait after a failure, the
+    # longest wait (both before jitter), and how long a connection may bring no byte at
+    # all before it is dropped (None: IDLE_READS × responseTimeout).
+    reconnect_delay: float = 2.0
+    max_reconnect_delay: float = 60.0
+    idle_timeout: float | None = None
+    # A file (0600) receiving one JSON line per malformed record, hex included; None: off.
+    dead_letter: Path | None = None
     unsupported: tuple[str, ...] = ()  # dotted paths of keys eNcore knows and we do not do
     unknown: tuple[str, ...] = ()  # dotted paths of keys nobody knows (typos)
     # why, for each unsupported path that has a reason worth telling
@@ -441,6 +451,22 @@ def _uri(value: Any) -> str:
     return text
 
 
+def _file_target(base: Path) -> Callable[[Any], Path]:
+    """A file named like an output (`relfile:///data/x.log`, relative to the config's
+    directory; `file:///var/log/x.log`) or as a plain path."""
+    def check(value: Any) -> Path:
+        text = _text(value)
+        scheme, sep, rest = text.partition("://")
+        if not sep:
+            return _path(base)(text)
+        if scheme.lower() == "relfile":
+            return base / rest.lstrip("/")
+        if scheme.lower() == "file":
+            return Path(rest if rest.startswith("/") else "/" + rest)
+        raise _Bad(f"expected a path, relfile:///… or file:///…, got {_show(value)}")
+    return check
+
+
 def load_config(path: str | os.PathLike[str]) -> Settings:
     """Read an eNcore-style `estreamer.conf`. Raises ConfigError (one line, naming the file
     and the key) when the file cannot be used as written."""
@@ -511,6 +537,7 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
         exclude=hr.get("exclude", _record_types, ()),
     )
     hr.finish()
+    dead_letter = handler.get("deadLetter", _file_target(base), None)
     handler.finish()
 
     lg = top.sub("logging")
@@ -550,10 +577,21 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
         worker_processes=top.get("workerProcesses", _int(1, 64), 4),
         enabled=top.get("enabled", _bool, True),
         bookmark_directory=top.get("bookmarkDirectory", _path(base), None),
+        reconnect_delay=top.get("reconnectDelay", _seconds, 2.0),
+        max_reconnect_delay=top.get("maxReconnectDelay", _seconds, 60.0),
+        idle_timeout=top.get("idleTimeout", _seconds, None),
+        dead_letter=dead_letter,
         unsupported=(),
         unknown=(),
     )
     top.finish(_UNSUPPORTED_TOP)
+    if settings.max_reconnect_delay < settings.reconnect_delay:
+        raise reader.fail("maxReconnectDelay", f"{settings.max_reconnect_delay:g} s is shorter "
+                          f"than reconnectDelay ({settings.reconnect_delay:g} s)")
+    if settings.idle_timeout is not None and settings.idle_timeout < settings.response_timeout:
+        # The idle check runs once per read wait: a shorter timeout could not be honoured.
+        raise reader.fail("idleTimeout", f"{settings.idle_timeout:g} s is shorter than "
+                          f"responseTimeout ({settings.response_timeout:g} s)")
     # Frozen: fill the findings in one go, now that every section has been walked.
     return _replace_findings(settings, reader)
 

@@ -3,12 +3,14 @@
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from estreamer.client import recovery
 from estreamer.client.bookmark import Bookmark, bookmark_path
 from estreamer.client.permissions import check_key_files
 from estreamer.client.runner import Runner, idle_timeout_for
 from estreamer.config import Secret, Server, Settings
+from estreamer.deadletter import DeadLetter
 from estreamer.decorate import Decorator as MetadataDecorator
 from estreamer.errors import ConfigError
 from estreamer.formats import get_formatter
@@ -31,12 +33,13 @@ def build_runner(
     on_record: Callable[[Record], None] | None = None,
     max_retries: int | None = None,
     commit_interval: float = 1.0,
-    first_retry_delay: float = 2.0,
+    first_retry_delay: float | None = None,
     server: Server | None = None,
 ) -> Runner:
     """The runner for one FMC (`server`, default the first in the config). With several
     FMCs, each gets its own runner, outputs, bookmark and metadata cache; file outputs are
-    told apart by `{host}`/`{port}` in their URIs, and events carry `fmc`."""
+    told apart by `{host}`/`{port}` in their URIs, and events carry `fmc`.
+    `first_retry_delay` overrides the config's `reconnectDelay` (tests)."""
     several = len(settings.servers) > 1
     server = server or settings.server
     if server is settings.servers[0]:
@@ -70,12 +73,20 @@ def build_runner(
     metadata = MetadataCache.open(metadata_path(settings.bookmark_dir(), server.host, server.port))
     decorator = MetadataDecorator(metadata)
     decorate = _tag_fmc(decorator, f"{server.host}:{server.port}") if several else decorator
+    before_bookmark = [metadata.save, lambda: bookmark.set_outputs(recovery.positions(outputs))]
+    observe = decorator.learn
+    if settings.dead_letter is not None:
+        # Sees each new record once (not the duplicates a reconnect resends); its lines are
+        # made durable with the commit, before the bookmark passes their records.
+        dead_letter = DeadLetter(Path(output_uri(str(settings.dead_letter), server,
+                                                 (server,))), f"{server.host}:{server.port}")
+        before_bookmark.insert(0, dead_letter.flush)
+        observe = _also_dead_letter(decorator.learn, dead_letter)
     pipeline = Pipeline(
         sinks, bookmark, RecordSelector(settings.filter), decorate=decorate,
         commit_interval=commit_interval,
-        before_bookmark=[metadata.save,
-                         lambda: bookmark.set_outputs(recovery.positions(outputs))],
-        observe=decorator.learn,
+        before_bookmark=before_bookmark,
+        observe=observe,
     )
     return Runner(
         host=server.host,
@@ -87,13 +98,16 @@ def build_runner(
         start_timestamp=settings.initial_timestamp(bookmark.timestamp),
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.response_timeout,
-        idle_timeout=idle_timeout_for(settings.response_timeout),
+        idle_timeout=(settings.idle_timeout if settings.idle_timeout is not None
+                      else idle_timeout_for(settings.response_timeout)),
         monitor_period=settings.monitor.period,
         stop=stop,
         explain=lambda exc: explain_tls_failure(exc, host=server.host, port=server.port),
         max_retries=max_retries,
         on_record=on_record,
-        first_retry_delay=first_retry_delay,
+        first_retry_delay=(settings.reconnect_delay if first_retry_delay is None
+                           else first_retry_delay),
+        max_retry_delay=settings.max_reconnect_delay,
     )
 
 
@@ -117,6 +131,16 @@ def output_uri(uri: str, server: Server, servers: tuple[Server, ...]) -> str:
 
 def _fill(uri: str, server: Server) -> str:
     return uri.replace("{host}", server.host).replace("{port}", str(server.port))
+
+
+def _also_dead_letter(learn: Callable[[Record], None],
+                      dead_letter: DeadLetter) -> Callable[[Record], None]:
+    def observe(record: Record) -> None:
+        learn(record)
+        if record.error is not None:
+            dead_letter.add(record)
+
+    return observe
 
 
 def _tag_fmc(decorate: Decorator, label: str) -> Decorator:

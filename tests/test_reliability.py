@@ -6,6 +6,7 @@ import json
 import random
 import ssl
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -257,3 +258,80 @@ def test_bookmark_files_are_private(tmp_path):
     bookmark.advance(1_700_000_000, "x")
     bookmark.save()
     assert (tmp_path / "b.dat").stat().st_mode & 0o777 == 0o600
+
+
+# -- TLS truncation -----------------------------------------------------------------------
+
+
+def test_a_cut_tls_record_is_logged_as_a_tls_truncation(tmp_path, certs, caplog):
+    result, _, _ = run_through(tmp_path, certs, [Fault("close-tls", 3)])
+    assert result.connections == 2
+    retries = [r.getMessage() for r in caplog.records if "Reconnect attempt" in r.getMessage()]
+    assert len(retries) == 1
+    assert "ended without a TLS close_notify" in retries[0]
+    assert "TLS truncation" in retries[0]
+    assert "bytes into an unfinished eStreamer message" in retries[0]
+
+
+@pytest.mark.parametrize("kind", ["close", "close-header", "error"])
+def test_an_orderly_close_is_not_called_a_truncation(tmp_path, certs, caplog, kind):
+    # The emulator ends these with close_notify, as a server closing on purpose does: the
+    # client must not cry truncation, even when the close cuts an eStreamer message.
+    result, _, _ = run_through(tmp_path, certs, [Fault(kind, 3)])
+    assert result.connections == 2
+    retries = [r.getMessage() for r in caplog.records if "Reconnect attempt" in r.getMessage()]
+    assert len(retries) == 1 and "truncation" not in retries[0], retries
+
+
+# -- timings from the config --------------------------------------------------------------
+
+
+def test_reconnect_timings_and_idle_timeout_come_from_the_config(tmp_path, certs):
+    config = default_config("127.0.0.1", 8302, certs.client_pkcs12, log_filepath="")
+    config.update(reconnectDelay=0.5, maxReconnectDelay=3, idleTimeout=7.5)
+    path = tmp_path / "estreamer.conf"
+    settings = settings_from_dict(config, path)
+    assert (settings.reconnect_delay, settings.max_reconnect_delay, settings.idle_timeout) == \
+        (0.5, 3.0, 7.5)
+    assert settings.unknown == () and settings.unsupported == ()
+    runner = build_runner(settings, Secret(certs.password))
+    assert runner.idle_timeout == 7.5
+    assert runner.first_retry_delay == 0.5 and runner.max_retry_delay == 3.0
+    for failures in range(1, 20):
+        nominal = min(3.0, 0.5 * 2 ** (failures - 1))
+        assert nominal / 2 <= runner._backoff(failures) <= nominal
+    # Without the keys: eNcore's behaviour (2 s first, 60 s at most, 60 read timeouts).
+    plain = build_runner(settings_from_dict(default_config("127.0.0.1", 8302,
+                         certs.client_pkcs12, log_filepath=""), path), Secret(certs.password))
+    assert (plain.first_retry_delay, plain.max_retry_delay, plain.idle_timeout) == \
+        (2.0, MAX_RETRY_DELAY, 120.0)
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"reconnectDelay": 0}, "reconnectDelay: expected a number of seconds above 0, got 0"),
+    ({"reconnectDelay": 10, "maxReconnectDelay": 5},
+     "maxReconnectDelay: 5 s is shorter than reconnectDelay (10 s)"),
+    ({"idleTimeout": 1, "responseTimeout": 2},
+     "idleTimeout: 1 s is shorter than responseTimeout (2 s)"),
+])
+def test_timing_keys_that_make_no_sense_are_refused(tmp_path, certs, keys, message):
+    config = default_config("127.0.0.1", 8302, certs.client_pkcs12, log_filepath="")
+    config.update(keys)
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(config, tmp_path / "estreamer.conf")
+    assert str(caught.value).endswith(message)
+
+
+def test_idle_timeout_key_drops_a_silent_server(tmp_path, certs):
+    # responseTimeout alone would give 60 × 0.05 = 3 s; idleTimeout says 0.5 s.
+    with Emulator(certs.directory, rate=0, seed=4, history_size=100, bundle_records=10,
+                  keepalive_interval=0.1, faults=[Fault("silent", 2)]) as fmc:
+        settings = make_settings(tmp_path, fmc.port, certs)
+        settings = replace(settings, idle_timeout=0.5)
+        runner = build_runner(settings, Secret(certs.password), max_retries=2,
+                              commit_interval=0.0, first_retry_delay=0.01)
+        started = time.monotonic()
+        result = runner.run(stop_when_idle=1.0)
+        elapsed = time.monotonic() - started
+    assert result.connections == 2 and fmc.sessions[0].silent
+    assert 0.5 <= elapsed < 3.0

@@ -17,6 +17,13 @@ class ConnectionClosed(EOFError):
     `tls.explain_tls_failure` can tell what a close right after the handshake means."""
 
 
+class TlsTruncated(ConnectionClosed):
+    """The connection ended without TLS's close_notify: the TCP stream stopped, possibly
+    inside a TLS record. A server that closes on purpose says so in TLS first; without it
+    the end was a crash, a cut link, or someone on the path ending the stream (the
+    truncation TLS's close_notify exists to reveal). Retried like any close, but named."""
+
+
 class Connection:
     def __init__(
         self,
@@ -40,7 +47,10 @@ class Connection:
         try:
             # No SNI and no hostname check: FMCs are addressed by IP and their certificates
             # rarely name it; the chain itself is still verified by the context.
-            self.sock = self.context.wrap_socket(raw, server_hostname=None)
+            # suppress_ragged_eofs=False: an end without close_notify raises instead of
+            # reading as an orderly close, so a truncated stream can be told apart.
+            self.sock = self.context.wrap_socket(raw, server_hostname=None,
+                                                 suppress_ragged_eofs=False)
         except BaseException:
             raw.close()
             raise
@@ -62,6 +72,15 @@ class Connection:
             except TimeoutError:
                 yield None
                 continue
+            except ssl.SSLEOFError as exc:
+                framer = session.decoder.framer
+                inside = (f", {framer.buffered} bytes into an unfinished eStreamer message"
+                          if framer.buffered else "")
+                raise TlsTruncated(
+                    f"the connection from {self.host}:{self.port} ended without a TLS "
+                    f"close_notify after {framer.offset + framer.buffered} bytes{inside}: "
+                    f"TLS truncation (the server crashed, the link was cut, or something on "
+                    f"the path ended the stream) ({exc.reason or exc})") from exc
             if not data:
                 raise ConnectionClosed(f"the server {self.host}:{self.port} closed the connection")
             yield from session.receive(data)

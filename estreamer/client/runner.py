@@ -7,18 +7,19 @@ errors are retried with backoff, resuming from the bookmark.
 Reconnecting, in detail:
 
 * Backoff: attempt n after n failures in a row waits `first_retry_delay · 2^(n-1)` seconds,
-  at most `MAX_RETRY_DELAY`, times a random factor in [0.5, 1] ("equal jitter": many
-  clients cut off by one FMC restart do not come back in lock step, and no wait is ever
-  shorter than half the nominal one). Each wait is logged with its attempt number. A
-  connection that delivered data before it failed starts the count again at 1: a link that
-  drops once an hour is not a server that has been down for an hour.
+  at most `max_retry_delay` (the config's `reconnectDelay`, default 2 s, and
+  `maxReconnectDelay`, default `MAX_RETRY_DELAY`), times a random factor in [0.5, 1]
+  ("equal jitter": many clients cut off by one FMC restart do not come back in lock step,
+  and no wait is ever shorter than half the nominal one). Each wait is logged with its
+  attempt number. A connection that delivered data before it failed starts the count again
+  at 1: a link that drops once an hour is not a server that has been down for an hour.
 * Silence: `responseTimeout` keeps eNcore's meaning, the longest one socket read waits
   before the loop looks up (to commit, report, notice a stop). It is not a verdict on the
   FMC: an idle FMC may legitimately send nothing for a while. The verdict is the idle
   timeout: no byte at all (no data, no Null keepalive) for `idle_timeout` seconds, by
   default `IDLE_READS` read timeouts (2 minutes with eNcore's responseTimeout of 2 s),
-  means the FMC or the path to it hung; the client drops the connection and reconnects
-  with backoff, resuming from the bookmark.
+  means the FMC or the path to it hung (the config's `idleTimeout` sets it directly); the
+  client drops the connection and reconnects with backoff, resuming from the bookmark.
 * A close before the server sent a single byte is what an FMC does when the certificate's
   CN is not the client's address, but also what a server restart can look like. Two in a
   row before this run ever streamed are taken as the CN refusal and end the run with that
@@ -223,6 +224,7 @@ class Runner:
         on_record: Callable[[Record], None] | None = None,
         first_retry_delay: float = 2.0,
         rng: random.Random | None = None,
+        max_retry_delay: float = MAX_RETRY_DELAY,
     ):
         """`on_record` is called with each record handed to the outputs (not duplicates,
         not filtered ones). `rng` draws the backoff jitter (a seeded one makes it
@@ -243,6 +245,7 @@ class Runner:
         self.max_retries = max_retries
         self.on_record = on_record
         self.first_retry_delay = first_retry_delay
+        self.max_retry_delay = max(max_retry_delay, first_retry_delay)
         self.rng = rng or random.Random()
         self.connections = 0
         self.streamed = False  # some connection of this run got an answer from the server
@@ -342,9 +345,9 @@ class Runner:
 
     def _backoff(self, failures: int) -> float:
         """Seconds to wait before reconnect attempt `failures`: doubling from
-        `first_retry_delay` (2, 4, 8 … by default) up to MAX_RETRY_DELAY, times a jitter
+        `first_retry_delay` (2, 4, 8 … by default) up to `max_retry_delay`, times a jitter
         factor in [0.5, 1]."""
-        nominal = min(MAX_RETRY_DELAY, self.first_retry_delay * 2.0 ** min(failures - 1, 16))
+        nominal = min(self.max_retry_delay, self.first_retry_delay * 2.0 ** min(failures - 1, 16))
         return nominal * self.rng.uniform(0.5, 1.0)
 
     def initial_timestamp(self) -> int:

@@ -323,21 +323,35 @@ def _cut_tls_record(tls: ssl.SSLSocket) -> None:
     partial = b"\x17\x03\x03\x40\x00" + bytes(range(64))
     with contextlib.suppress(OSError):
         os.write(tls.fileno(), partial)
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(tls, socket.SHUT_RDWR)
+    # FIN, then drop what the client still sends before closing: a close with unread input
+    # sends a reset, and a reset can make the client's kernel discard the bytes it had not
+    # read yet, so the client would see the connection die before the cut record.
+    with contextlib.suppress(OSError, ValueError):
+        socket.socket.shutdown(tls, socket.SHUT_WR)
+        tls.settimeout(DRAIN_TIMEOUT)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while time.monotonic() < deadline and socket.socket.recv(tls, 1 << 16):
+            pass
     with contextlib.suppress(OSError):
         tls.close()
 
 
 def _close(tls: ssl.SSLSocket) -> None:
-    """Close after the last bytes arrive. Closing a socket with unread input makes the kernel
-    send a reset, which can destroy the Error or bundle just sent before the client reads it;
-    so send FIN first and read (and drop) what the client still sends, briefly."""
+    """Close after the last bytes arrive, the orderly way: TLS's close_notify first, so the
+    client can tell a session ended on purpose from a truncation (a crash, a cut link:
+    `_cut_tls_record`). Closing a socket with unread input makes the kernel send a reset,
+    which can destroy the Error or bundle just sent before the client reads it; so send FIN
+    next and read (and drop) what the client still sends, briefly."""
     with contextlib.suppress(OSError, ValueError):
-        tls.shutdown(socket.SHUT_WR)
         tls.settimeout(DRAIN_TIMEOUT)
+        # Sends close_notify, then waits (at most the timeout) for the client's; a client
+        # that just closes, or still sends acks, ends that wait with an error: ignored.
+        with contextlib.suppress(OSError):
+            tls.unwrap()
+        # Below TLS from here: what is left to read is dropped unread by TLS.
+        socket.socket.shutdown(tls, socket.SHUT_WR)
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while time.monotonic() < deadline and tls.recv(1 << 16):
+        while time.monotonic() < deadline and socket.socket.recv(tls, 1 << 16):
             pass
     with contextlib.suppress(OSError):
         tls.close()

@@ -17,7 +17,11 @@ the kernel, so a UDP output can lose events silently and cannot be durable.
 
 Queue: frames wait in a bounded queue (`queueSize` lines) until the next flush. When it is
 full, policy `block` (default) sends at once, so the pipeline, and behind it the FMC, wait:
-nothing is lost. Policy `drop` drops the new lines and counts them (`stats.dropped`).
+nothing is lost. A receiver that stops reading is waited for on the same connection (what
+it has not taken is not resent, so it gets nothing twice); after `retryFor` seconds without
+progress the flush fails (the run reports the output, backs off and tries again, the
+bookmark staying behind) while the connection and the unsent bytes are kept.
+Policy `drop` drops the new lines and counts them (`stats.dropped`).
 UDP datagrams longer than `maxDatagram` bytes (default 1472, one Ethernet frame: no IP
 fragmentation) are truncated (`oversize: truncate`, RFC 5426 allows it) or dropped
 (`oversize: drop`); either is counted (`stats.truncated`, `stats.dropped`)."""
@@ -35,6 +39,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 log = logging.getLogger("SyslogStream")
+
+SEND_TICK = 1.0
+"""Longest a blocked send waits before it looks at the clock (seconds)."""
+
+
+class _Stalled(Exception):
+    """The receiver took nothing for `retryFor` seconds; the connection is still up."""
+
 
 _RFC3164_HEAD = re.compile(rb"^<(\d{1,3})>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \S+ ")
 
@@ -95,6 +107,10 @@ class NetworkOutput:
         self.clock, self.sleep = clock, sleep
         self.stats = StreamStats()
         self._queue: deque[bytes] = deque()
+        # Frames being sent and how many of their bytes the connection took: kept across a
+        # stall, so the next try goes on where the last stopped instead of starting over.
+        self._inflight: list[bytes] = []
+        self._inflight_sent = 0
         self._sock: socket.socket | None = None
         self._closed = False
 
@@ -103,12 +119,15 @@ class NetworkOutput:
     def write(self, lines: Sequence[bytes]) -> None:
         if self._closed:
             raise ValueError("write to a closed network output")
+        if self.overflow == "block" and len(self._queue) + len(lines) > self.queue_size:
+            # Send first, before taking any of these lines: if it fails, none of them was
+            # taken and the pipeline offers them again (taking some, then failing, would
+            # make the pipeline offer those twice). The queue holds at most one batch more.
+            self._send_queue()
         for line in lines:
-            if len(self._queue) >= self.queue_size:
-                if self.overflow == "drop":
-                    self.stats.dropped += 1
-                    continue
-                self._send_queue()  # block: the caller waits until the receiver took them
+            if len(self._queue) >= self.queue_size and self.overflow == "drop":
+                self.stats.dropped += 1
+                continue
             self._queue.append(self._frame(line))
 
     def flush(self, durable: bool) -> None:
@@ -162,24 +181,29 @@ class NetworkOutput:
             return
         deadline = self.clock() + self.retry_for
         backoff = self.first_backoff
-        while self._queue:
+        while self._queue or self._inflight:
             try:
                 sock = self._sock or self._connect()
                 # Send in chunks, dropping each from the queue only once it was written, so
                 # a broken connection resends exactly what may not have arrived.
-                while self._queue:
-                    batch = []
-                    size = 0
-                    while self._queue and size < 65536:
-                        batch.append(self._queue.popleft())
-                        size += len(batch[-1])
-                    try:
-                        sock.sendall(b"".join(batch))
-                    except BaseException:
-                        self._queue.extendleft(reversed(batch))
-                        raise
-                    self.stats.sent += len(batch)
+                while self._queue or self._inflight:
+                    if not self._inflight:
+                        size = 0
+                        while self._queue and size < 65536:
+                            self._inflight.append(self._queue.popleft())
+                            size += len(self._inflight[-1])
+                    self._send_inflight(sock, deadline)
+                    deadline = self.clock() + self.retry_for  # progress: patience anew
+            except _Stalled as exc:
+                # Not a broken connection: keep it and the unsent bytes for the next try.
+                raise ConnectionError(
+                    f"{self.transport}://{self.host}:{self.port}: the receiver took nothing "
+                    f"for {self.retry_for:g} s ({len(self._queue) + len(self._inflight)} "
+                    f"lines waiting)") from exc
             except OSError as exc:
+                # Broken: the frames in flight go again, whole, on a new connection.
+                self._queue.extendleft(reversed(self._inflight))
+                self._inflight, self._inflight_sent = [], 0
                 self._disconnect()
                 if self.clock() >= deadline:
                     raise ConnectionError(
@@ -190,6 +214,22 @@ class NetworkOutput:
                 self.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 self.stats.reconnects += 1
+
+    def _send_inflight(self, sock: socket.socket, deadline: float) -> None:
+        """Send the frames in flight from where the last try stopped; raise _Stalled when
+        the receiver takes nothing until `deadline`."""
+        data = memoryview(b"".join(self._inflight))[self._inflight_sent:]
+        while data:
+            try:
+                sent = sock.send(data)
+            except TimeoutError:
+                if self.clock() >= deadline:
+                    raise _Stalled() from None
+                continue
+            data = data[sent:]
+            self._inflight_sent += sent
+        self.stats.sent += len(self._inflight)
+        self._inflight, self._inflight_sent = [], 0
 
     def _send_datagrams(self) -> None:
         sock = self._sock or self._connect()
@@ -222,6 +262,8 @@ class NetworkOutput:
             if self.transport == "tls":
                 assert self.context is not None
                 sock = self.context.wrap_socket(sock, server_hostname=self.server_hostname)
+            # Sends wake up at least this often to see whether retryFor ran out.
+            sock.settimeout(max(0.05, min(self.connect_timeout, SEND_TICK, self.retry_for)))
         self._sock = sock
         return sock
 

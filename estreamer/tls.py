@@ -282,7 +282,9 @@ def peer_common_name(ssl_socket: ssl.SSLSocket) -> str | None:
     certificate, verification off, or handshake not done)."""
     try:
         cert = ssl_socket.getpeercert()
-    except ValueError:
+    except (ValueError, AttributeError):
+        # AttributeError: the socket was closed under us (ssl drops its _sslobj), e.g. the
+        # emulator stopping while a handshake finishes; there is no peer to name.
         return None
     if not cert:
         return None

@@ -31,10 +31,10 @@ Sources and decisions (read, not copied; the 6.x/7.x field tables were not reach
   mobile device 131, protocol 4: eNcore 5.2.11. Attribute value 48 (`id, type, integer
   value, text value`): SFS only.
 
-Blocks that discovery events share (fingerprints, servers, client applications, MACs) may
-also be defined by `tables/discovery.py`; where it defines one, its layout is used and the
-one here is left out, so each block has one definition (the field names here match
-discovery's, so the profile reads the same either way)."""
+Blocks that discovery events share (sub-servers 1, protocols 4, vulnerabilities 85, servers
+103, client applications 112, server information 117, web applications 123, OS fingerprints
+130, mobile devices 131, MACs 95) are defined once, in `tables/discovery.py`, and read from
+the same registry here."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -52,7 +52,6 @@ from estreamer.protocol.layout import (
     Notes,
     compile_layout,
 )
-from estreamer.protocol.tables import discovery, user
 
 GENERIC_LIST = 31  # fingerprint and vulnerability lists are generic lists (§7)
 
@@ -64,88 +63,6 @@ def _list(block_type: int) -> ListOf:
 def _generic(block_type: int) -> ListOf:
     return ListOf(Block(1, (block_type,)), list_type=GENERIC_LIST)
 
-
-# Block 1: a sub-server (e.g. a web server's module) named inside server information.
-SUB_SERVER_1 = (
-    ("sub_server", STR),
-    ("vendor", STR),
-    ("version", STR),
-)
-
-# Block 4: one entry of a host's network or transport protocol list.
-PROTOCOL_4 = (("protocol_number", U16),)
-
-# Block 85 (4.9+): one vulnerability of a host, a server or a client application.
-HOST_VULNERABILITY_85 = (
-    ("vulnerability_id", U32),
-    ("invalid_flags", U8),
-    ("vulnerability_type", U32),
-)
-
-# Block 103 (4.10+): a server (TCP or UDP) on the host.
-HOST_SERVER_103 = (
-    ("port", U16),
-    ("hits", U32),
-    ("last_used", U32),
-    ("server_information", _list(117)),
-    ("confidence", U32),
-    ("web_applications", _list(123)),
-)
-
-# Block 112 (5.0+): a client application on the host, with its vulnerabilities.
-FULL_CLIENT_APPLICATION_112 = (
-    ("hits", U32),
-    ("last_used", U32),
-    ("client_application_id", U32),
-    ("version", STR),
-    ("web_applications", _list(123)),
-    ("vulnerabilities", _list(85)),
-)
-
-# Block 117 (5.0+): what a server is (application protocol, vendor, version) and who said so.
-SERVER_INFORMATION_117 = (
-    ("application_id", U32),
-    ("vendor", STR),
-    ("version", STR),
-    ("last_used", U32),
-    ("source_type", U32),
-    ("source_id", U32),
-    ("sub_servers", _list(1)),
-)
-
-# Block 123 (5.0+): a web application seen on a server or client.
-WEB_APPLICATION_123 = (("web_application_id", U32),)
-
-# Block 130 (5.1+): one operating system fingerprint (→ record 54 names the UUID).
-OS_FINGERPRINT_130 = (
-    ("os_fingerprint_uuid", UUID),
-    ("fingerprint_type", U32),
-    ("source_type", U32),
-    ("source_id", U32),
-    ("last_seen", U32),
-    ("ttl_difference", U8),
-    ("mobile_devices", _generic(131)),
-)
-
-# Block 131 (5.1+): mobile device details attached to a fingerprint.
-MOBILE_DEVICE_131 = (
-    ("mobile_device", STR),
-    ("last_seen", U32),
-    ("mobile", U32),
-    ("jailbroken", U32),
-)
-
-_SHARED = {
-    (1, 1): SUB_SERVER_1,
-    (1, 4): PROTOCOL_4,
-    (1, 85): HOST_VULNERABILITY_85,
-    (1, 103): HOST_SERVER_103,
-    (1, 112): FULL_CLIENT_APPLICATION_112,
-    (1, 117): SERVER_INFORMATION_117,
-    (1, 123): WEB_APPLICATION_123,
-    (1, 130): OS_FINGERPRINT_130,
-    (1, 131): MOBILE_DEVICE_131,
-}
 
 # Block 48: one host attribute value (user-defined attributes, → record 60 names the ID).
 ATTRIBUTE_VALUE_48 = (
@@ -206,10 +123,7 @@ FULL_HOST_PROFILE_149 = (
 
 FULL_HOST_PROFILE = 149
 
-_ELSEWHERE = set(discovery.BLOCKS) | set(user.BLOCKS)
-
 BLOCKS = {
-    **{key: layout for key, layout in _SHARED.items() if key not in _ELSEWHERE},
     (1, 48): ATTRIBUTE_VALUE_48,
     (1, 143): HOST_IP_ADDRESS_143,
     (1, FULL_HOST_PROFILE): FULL_HOST_PROFILE_149,

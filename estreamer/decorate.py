@@ -34,7 +34,9 @@ get per id with a plan built once per (record type, block type)."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,9 +220,42 @@ class _Plan:
     codes: list[tuple[str, dict, str]] = field(default_factory=list)
     times: list[tuple[str, str | None, str]] = field(default_factory=list)
     nested: list[tuple[str, _Plan]] = field(default_factory=list)
-    # list fields → plans per item block type, filled as item types are first seen
-    lists: list[tuple[str, dict[Any, _Plan]]] = field(default_factory=list)
+    # list fields: their items' plans are made as each item block type is first seen
+    lists: list[str] = field(default_factory=list)
     record_type: int = 0
+
+    def empty(self) -> bool:
+        """Nothing to add, here or in any nested block (list items are unknown yet, so a
+        plan with lists is never empty)."""
+        return not (self.single or self.general or self.codes or self.times or self.lists
+                    or any(not sub.empty() for _, sub in self.nested))
+
+
+def _reads(plan: _Plan) -> dict[str, None]:
+    """The fields a plan reads from its own dict, in plan order (a dict as an ordered set)."""
+    names = [name for name, _, _ in plan.single]
+    names += [name for names, _, _, _ in plan.general for name in names]
+    names += [name for name, _, _ in plan.codes]
+    names += [name for time_name, micro, _ in plan.times
+              for name in ((time_name, micro) if micro else (time_name,))]
+    names += [name for name, sub in plan.nested if not sub.empty()]
+    names += plan.lists
+    return dict.fromkeys(names)
+
+
+def _writes(plan: _Plan) -> set[str]:
+    """The fields a plan's lookups may add to its own dict."""
+    return ({out for _, _, out in plan.single}
+            | {out for _, _, outs, _ in plan.general for out in outs}
+            | {out for _, _, out in plan.codes} | {out for _, _, out in plan.times})
+
+
+Apply = Callable[[dict[str, Any]], None]
+"""A compiled plan: adds the names to one event dict in place."""
+
+
+def _nothing(event: dict[str, Any]) -> None:
+    """The compiled form of an empty plan."""
 
 
 class Decorator:
@@ -229,7 +264,7 @@ class Decorator:
 
     def __init__(self, cache: MetadataCache | None = None):
         self.cache = cache if cache is not None else MetadataCache()
-        self._plans: dict[tuple[int, Any, bool], _Plan] = {}
+        self._plans: dict[tuple[int, Any, bool], Apply] = {}
         self._iso: dict[int, str] = {}
 
     def learn(self, record: Record) -> None:
@@ -239,68 +274,155 @@ class Decorator:
 
     def __call__(self, record: Record, event: dict[str, Any]) -> dict[str, Any]:
         # Learning twice (here and as the pipeline's observer) is harmless and keeps the
-        # decorator whole when used alone (estreamer decode, tests).
-        self.learn(record)
+        # decorator whole when used alone (estreamer decode, tests). Inlined `learn`: this
+        # runs once per record.
+        ok = record.error is None
+        category = record.category
+        if ok and category == "metadata":
+            self.cache.learn(record.record_type, record.fields)
         # A malformed record (only `raw`) must not fix the plan for its good siblings.
-        key = (record.record_type, event.get("block_type"), record.error is None)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._plan(record.record_type, event)
-        self._apply(plan, event)
-        event["record_category"] = record.category
+        key = (record.record_type, event.get("block_type"), ok)
+        apply = self._plans.get(key)
+        if apply is None:
+            apply = self._plans[key] = (
+                self._compile(self._plan(record.record_type, event)) or _nothing)
+        apply(event)
+        event["record_category"] = category
         return event
 
-    def _apply(self, plan: _Plan, event: dict[str, Any]) -> None:
-        get = event.get
-        for name, table, out in plan.single:
-            value = get(name, _MISSING)
-            if value is not _MISSING:
-                found = table.get(value)
-                if found is not None:
-                    event[out] = found
-        for names, table, outs, fallback in plan.general:
-            key = tuple(get(n) for n in names) if len(names) > 1 else get(names[0])
-            found = table.get(key)
-            if found is None and fallback is not None:
-                found = fallback.get(key)
-            if found is None:
-                continue
-            if len(outs) == 1:
-                event[outs[0]] = found
-            else:
-                for out, value in zip(outs, found, strict=True):
-                    if out:
-                        event[out] = value
-        for name, codes, out in plan.codes:
-            found = codes.get(get(name))
-            if found is not None:
-                event[out] = found
-        for name, micro, out in plan.times:
-            seconds = get(name)
-            if seconds:
-                event[out] = self.iso(seconds, get(micro) if micro else None)
-        for name, sub in plan.nested:
-            inner = get(name)
-            if isinstance(inner, dict):
-                inner = dict(inner)  # the record's own fields stay as decoded
-                self._apply(sub, inner)
-                event[name] = inner
-        for name, by_type in plan.lists:
-            items = get(name)
-            if isinstance(items, list) and items:
-                event[name] = [self._item(plan.record_type, by_type, item) for item in items]
+    def _compile(self, plan: _Plan, fast: bool = True) -> Apply | None:
+        """Write a plan as straight-line Python and compile it once (as the layouts'
+        decoders are, estreamer/protocol/layout.py): each lookup one `table.get`, ISO times
+        and code labels inline, nested blocks inline. The writes happen in the order the
+        plan lists them, so the keys added (and the output lines) keep the plan's order.
+        None for an empty plan.
 
-    def _item(self, record_type: int, by_type: dict[Any, _Plan], item: Any) -> Any:
-        """One list item decorated in a copy (items are blocks: their type fixes the plan)."""
-        if not isinstance(item, dict):
-            return item
-        key = item.get("block_type")
-        sub = by_type.get(key)
-        if sub is None:
-            sub = by_type[key] = self._plan(record_type, item)
-        item = dict(item)
-        self._apply(sub, item)
-        return item
+        `fast` reads every field the plan needs once, up front, by subscript (a field read by
+        several lookups is read once; no `get` call per read). A dict missing one of them (a
+        record without its archive timestamp, a caller's hand-made dict) raises KeyError
+        before anything is written, and goes through the `get` variant instead."""
+        if plan.empty():
+            return None
+        env: dict[str, Any] = {"_iso_get": self._iso.get, "_iso_text": self._iso_text}
+        lines = ["def apply(ev):"]
+        self._emit(plan, "ev", "    ", lines, env, itertools.count(), fast)
+        exec("\n".join(lines), env)  # the source is built above from the plan alone
+        return env["apply"]
+
+    def _emit(self, plan: _Plan, ev: str, pad: str, lines: list[str],
+              env: dict[str, Any], fresh: Iterator[int], fast: bool) -> None:
+        """Append the statements that decorate the dict named `ev`. The tables and helpers
+        they use go into `env`; names that must not clash (a nested block's dict and reads
+        live beside its parent's) take a number from `fresh`."""
+
+        def const(value: Any) -> str:
+            name = f"_k{next(fresh)}"
+            env[name] = value
+            return name
+
+        reads = _reads(plan)
+        # Reading up front equals reading at each lookup only if no lookup writes a field
+        # that a later one reads.
+        if fast and reads.keys().isdisjoint(_writes(plan)):
+            local = {name: f"r{next(fresh)}" for name in reads}
+            lines.append(f"{pad}try:")
+            lines += [f"{pad}    {local[name]} = {ev}[{name!r}]" for name in reads]
+            lines += [f"{pad}except KeyError:",
+                      f"{pad}    {const(self._compile(plan, fast=False))}({ev})",
+                      f"{pad}else:"]
+            pad += "    "
+
+            def read(name: str) -> str:
+                return local[name]
+        else:
+            fast = False
+            g = f"g{next(fresh)}"
+            lines.append(f"{pad}{g} = {ev}.get")
+
+            def read(name: str) -> str:
+                return f"{g}({name!r})"
+
+        lines.append(f"{pad}pass")  # a plan of only empty nested blocks writes nothing here
+        # A bare `table.get(value)`: a missing field reads as None, which is never a key (no
+        # learned key field is optional, and the cache file rejects null keys).
+        for name, table, out in plan.single:
+            lines.append(f"{pad}f = {const(table.get)}({read(name)})")
+            lines.append(f"{pad}if f is not None: {ev}[{out!r}] = f")
+        for names, table, outs, fallback in plan.general:
+            key = (read(names[0]) if len(names) == 1 else
+                   "(" + ", ".join(read(n) for n in names) + ")")
+            if fallback is None:
+                lines.append(f"{pad}f = {const(table.get)}({key})")
+            else:
+                lines.append(f"{pad}k = {key}")
+                lines.append(f"{pad}f = {const(table.get)}(k)")
+                lines.append(f"{pad}if f is None: f = {const(fallback.get)}(k)")
+            lines.append(f"{pad}if f is not None:")
+            if len(outs) == 1:
+                lines.append(f"{pad}    {ev}[{outs[0]!r}] = f")
+            else:
+                # Unpacking is as strict as the zip it replaces: a value of the wrong
+                # arity raises instead of naming the wrong fields.
+                parts = [f"v{i}" for i in range(len(outs))]
+                lines.append(f"{pad}    {', '.join(parts)} = f")
+                lines += [f"{pad}    {ev}[{out!r}] = {part}"
+                          for out, part in zip(outs, parts, strict=True) if out]
+        for name, codes, out in plan.codes:
+            lines.append(f"{pad}f = {const(codes.get)}({read(name)})")
+            lines.append(f"{pad}if f is not None: {ev}[{out!r}] = f")
+        for name, micro, out in plan.times:
+            lines += [f"{pad}s = {read(name)}",
+                      f"{pad}if s:",
+                      f"{pad}    x = _iso_get(s)",
+                      f"{pad}    if x is None: x = _iso_text(s)"]
+            if micro is None:
+                lines.append(f"{pad}    {ev}[{out!r}] = x + 'Z'")
+            else:
+                # The partner can be absent in one record though present in the first.
+                lines += [f"{pad}    m = {read(micro)}",
+                          f"{pad}    {ev}[{out!r}] = x + 'Z' if m is None else "
+                          f"f'{{x}}.{{m:06d}}Z'"]
+        for name, sub in plan.nested:
+            if sub.empty():
+                continue  # nothing to add: the record's own dict goes out as decoded
+            inner = f"n{next(fresh)}"
+            # A copy: the record's own fields stay as decoded.
+            lines += [f"{pad}{inner} = {read(name)}",
+                      f"{pad}if isinstance({inner}, dict):",
+                      f"{pad}    {inner} = dict({inner})"]
+            self._emit(sub, inner, pad + "    ", lines, env, fresh, fast)
+            lines.append(f"{pad}    {ev}[{name!r}] = {inner}")
+        for name in plan.lists:
+            lines += [f"{pad}x = {read(name)}",
+                      f"{pad}if isinstance(x, list) and x:",
+                      f"{pad}    x = {const(self._items(plan.record_type))}(x)",
+                      f"{pad}    if x is not None: {ev}[{name!r}] = x"]
+
+    def _items(self, record_type: int) -> Callable[[list[Any]], list[Any] | None]:
+        """Decorates one list field's items, each in a copy (items are blocks: their type
+        fixes the plan); None when no item gains anything, so the list goes out as is."""
+        by_type: dict[Any, Apply | None] = {}
+
+        def items(values: list[Any]) -> list[Any] | None:
+            out = None
+            for i, item in enumerate(values):
+                if not isinstance(item, dict):
+                    continue
+                key = item.get("block_type")
+                try:
+                    apply = by_type[key]
+                except KeyError:
+                    apply = by_type[key] = self._compile(self._plan(record_type, item))
+                if apply is None:
+                    continue
+                if out is None:
+                    out = list(values)
+                item = dict(item)
+                apply(item)
+                out[i] = item
+            return out
+
+        return items
 
     def _plan(self, record_type: int, event: dict[str, Any]) -> _Plan:
         present = set(event)
@@ -324,20 +446,26 @@ class Decorator:
             if isinstance(value, dict):
                 plan.nested.append((name, self._plan(record_type, value)))
             elif isinstance(value, list):
-                plan.lists.append((name, {}))
+                plan.lists.append(name)
         return plan
 
     def iso(self, seconds: int, microseconds: int | None = None) -> str:
         """ISO-8601 UTC; whole seconds are cached, as events bunch in the same seconds."""
         text = self._iso.get(seconds)
         if text is None:
-            if len(self._iso) > 65536:
-                self._iso.clear()
-            try:
-                text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-            except (OverflowError, OSError, ValueError):
-                text = str(seconds)
-            self._iso[seconds] = text
+            text = self._iso_text(seconds)
         if microseconds is None:
             return text + "Z"
         return f"{text}.{microseconds:06d}Z"
+
+    def _iso_text(self, seconds: int) -> str:
+        """The whole-seconds text (no `Z`), made and cached; the compiled plans read the
+        cache themselves and call this only on a miss."""
+        if len(self._iso) > 65536:
+            self._iso.clear()  # cleared in place: the compiled plans hold its `get`
+        try:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        except (OverflowError, OSError, ValueError):
+            text = str(seconds)
+        self._iso[seconds] = text
+        return text

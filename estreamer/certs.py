@@ -17,7 +17,6 @@ P-256 would be faster to generate, but that speed only matters for tests.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from estreamer.atomic import write_atomically
 from estreamer.errors import ConfigError
 
 CA_CERT = "ca.pem"
@@ -125,11 +125,11 @@ def init_certs(
     )
     # Leaves first, CA last: if we die half way, no CA exists yet, so a plain re-run works
     # instead of tripping over the "already holds a CA" guard.
-    _write_atomic(root / SERVER_KEY, _key_pem(server_key), PRIVATE_MODE)
-    _write_atomic(root / SERVER_CERT, _cert_pem(server_cert), PUBLIC_MODE)
+    write_atomically(root / SERVER_KEY, _key_pem(server_key), PRIVATE_MODE)
+    write_atomically(root / SERVER_CERT, _cert_pem(server_cert), PUBLIC_MODE)
     client = _write_client(root, "client", ca_key, ca_cert, client_cn, password, now, days)
-    _write_atomic(root / CA_KEY, _key_pem(ca_key), PRIVATE_MODE)
-    _write_atomic(root / CA_CERT, _cert_pem(ca_cert), PUBLIC_MODE)
+    write_atomically(root / CA_KEY, _key_pem(ca_key), PRIVATE_MODE)
+    write_atomically(root / CA_CERT, _cert_pem(ca_cert), PUBLIC_MODE)
 
     return CertBundle(
         directory=root,
@@ -227,8 +227,8 @@ def _write_client(
     )
     p12 = pack_pkcs12(key, cert, [ca_cert], password, friendly_name=cn)
     p12_path, pw_path = root / f"{name}.pkcs12", root / f"{name}.password"
-    _write_atomic(p12_path, p12, PRIVATE_MODE)
-    _write_atomic(pw_path, (password + "\n").encode(), PRIVATE_MODE)
+    write_atomically(p12_path, p12, PRIVATE_MODE)
+    write_atomically(pw_path, (password + "\n").encode(), PRIVATE_MODE)
     return ClientCredential(cn=cn, pkcs12=p12_path, password_file=pw_path, password=password)
 
 
@@ -406,44 +406,3 @@ def _make_dir(root: Path) -> None:
             raise ConfigError(f"{root} exists and is not a directory") from None
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` so that a reader sees the old file or the whole new one, and
-    a secret is never readable by others, not even for a moment.
-
-    The temporary file is created with O_EXCL and `mode` in one call (not chmod-ed later)
-    in the same directory, so os.replace is a rename on one filesystem.
-    """
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        # The umask may have removed bits from `mode` at creation; set exactly `mode`.
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # Persist the rename itself; without this a crash can lose the new directory entry.
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)

@@ -27,11 +27,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from estreamer.atomic import write_atomically
 
 log = logging.getLogger("Metadata")
 
@@ -235,28 +236,11 @@ class MetadataCache:
             return
         payload = json.dumps(self.to_json(), separators=(",", ":"),
                              ensure_ascii=False).encode() + b"\n"
-        directory = self.path.parent
-        temp = None
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                        dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.path)
-            temp = None
-            _fsync_directory(directory)
+            write_atomically(self.path, payload)
         except OSError as exc:
             log.warning("Cannot save metadata cache %s: %s", self.path, exc)
             return
-        finally:
-            if temp is not None:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
         self._dirty = False
 
 
@@ -303,14 +287,3 @@ def _parse(data: Any) -> dict[str, dict[Any, Any]]:
     return tables
 
 
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # Windows cannot open a directory; its rename is durable enough there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from estreamer.atomic import write_atomically
 from estreamer.client.bookmark import Bookmark, BookmarkError, bookmark_path
 from estreamer.client.runner import MonitorSnapshot, Runner, format_bookmark, format_lag
 from estreamer.config import Server, Settings, load_config
@@ -122,21 +122,13 @@ class StatusFile:
             self.data["updated"] = now = self.clock()
             self._last_write = now
             payload = json.dumps(self.data, indent=1, sort_keys=True).encode() + b"\n"
-            directory = self.path.parent
             try:
-                directory.mkdir(parents=True, exist_ok=True)
-                # mkstemp creates 0600; the rename makes the new file appear whole.
-                fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                            dir=directory)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(payload)
-                os.replace(temp, self.path)
+                # Not durable: the status file is for people watching, refreshed often.
+                write_atomically(self.path, payload, durable=False)
             except OSError as exc:
                 # The status file is for people watching; never let it stop the stream.
                 logging.getLogger("Monitor").warning("cannot write status file %s: %s",
                                                      self.path, exc)
-                with contextlib.suppress(OSError, UnboundLocalError):
-                    os.unlink(temp)
 
     def capture_errors(self, *loggers: str) -> logging.Handler:
         """Record every ERROR logged on these loggers as the last error (the runner logs

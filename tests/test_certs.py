@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from estreamer import certs
 from estreamer.certs import init_certs, issue_client
 from estreamer.errors import ConfigError
 
@@ -180,22 +179,6 @@ def test_empty_password_and_bad_days_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         init_certs(tmp_path / "b", days=0)
     assert "at least 1" in str(info.value)
-
-
-def test_atomic_write_leaves_old_file_and_no_temp_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "secret.key"
-    target.write_bytes(b"old")
-
-    def broken_fsync(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(certs.os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
-        certs._write_atomic(target, b"new", 0o600)
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
 
 
 def test_no_temp_files_remain_after_init(tmp_path: Path) -> None:

@@ -30,21 +30,19 @@ events. Neither is a choice to make for the user, so the message says how to cho
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from estreamer.atomic import stale_temps, write_atomically
 from estreamer.errors import EstreamerError
 
 log = logging.getLogger("Bookmark")
 
 _MAX_TIMESTAMP = 0xFFFFFFFF  # the protocol's timestamps are 32-bit
-_TEMP_SUFFIX = ".tmp"
 
 
 class BookmarkError(EstreamerError):
@@ -163,27 +161,10 @@ class Bookmark:
         if self.timestamp is not None:
             data["1"] = self.timestamp
         payload = json.dumps(data, separators=(",", ":")).encode() + b"\n"
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            # mkstemp creates the file 0600: the bookmark is nobody else's business.
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX,
-                                        dir=directory)
+            write_atomically(self.path, payload)
         except OSError as exc:
             raise BookmarkError(f"cannot save bookmark {self.path}: {exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.path)
-        except OSError as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise BookmarkError(f"cannot save bookmark {self.path}: {exc}") from None
-        _fsync_directory(directory)
         self._dirty = False
 
 
@@ -238,26 +219,10 @@ def _corrupt(path: Path, what: str) -> BookmarkError:
 def _remove_stale_temps(path: Path) -> None:
     """A crash between writing the temp file and the rename leaves the temp file behind;
     it never holds the current bookmark (the rename did not happen), so drop it."""
-    try:
-        stale = list(path.parent.glob(glob.escape(f".{path.name}.") + "*" + _TEMP_SUFFIX))
-    except OSError:
-        return
-    for temp in stale:
+    for temp in stale_temps(path):
         try:
             temp.unlink()
         except OSError:
             pass
 
 
-def _fsync_directory(directory: Path) -> None:
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return  # Windows cannot open a directory; its rename is durable enough there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; nothing more we can do
-    finally:
-        os.close(fd)

@@ -38,8 +38,8 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
     """`estreamer run`: every FMC in the config at once, one thread each, so one FMC that
     fails or falls behind never stalls another. Exit 0 only if every runner ended cleanly."""
     from estreamer.cli import setup_logging
-    from estreamer.config import load_config, resolve_password
-    from estreamer.job import build_runner
+    from estreamer.config import HaPair, load_config, resolve_password
+    from estreamer.job import build_ha_runner, build_runner
     from estreamer.logcontext import set_fmc
     from estreamer.progress import CatchUpReporter, progress_bars
     from estreamer.status import attach
@@ -53,33 +53,41 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
         return 1
     stop = threading.Event()
     install_stop_handlers(stop)
-    several = len(settings.servers) > 1
+    several = len(settings.fmcs) > 1
     runners = []
-    for server in settings.servers:
-        set_fmc(f"{server.host}:{server.port}" if several else None)
-        password = resolve_password(settings, server)
-        runner = build_runner(settings, password, stop=stop, server=server)
+    # One runner per logical FMC: a lone server, or an HA pair read one member at a time.
+    for fmc in settings.fmcs:
+        set_fmc(fmc.label if several else None)
+        runner: Any
+        if isinstance(fmc, HaPair):
+            passwords = [resolve_password(settings, member) for member in fmc.members]
+            runner = build_ha_runner(settings, fmc, passwords, stop=stop)
+            server = fmc.members[0]  # the status file keeps the first member's name
+        else:
+            server = fmc
+            runner = build_runner(settings, resolve_password(settings, server), stop=stop,
+                                  server=server)
         runner.monitor_details = settings.monitor.details
-        runners.append((server, runner))
+        runners.append((server, runner, fmc.label))
     set_fmc(None)
     endpoint = None
     if metrics is not None:
         from estreamer.metrics import Metrics, serve
 
         collector = Metrics()
-        for server, runner in runners:
+        for server, runner, _label in runners:
             runner.on_report = collector.updater(server.host, server.port)
         endpoint = serve(metrics, collector)
         log.info("Prometheus metrics on %s/metrics", metrics)
     # Catch-up progress: bars on a terminal; elsewhere the monitor line says it.
     bars = progress_bars()
-    for server, runner in runners:
+    for _server, runner, label in runners:
         runner.on_report = _chain(runner.on_report, CatchUpReporter(
-            bars, f"{server.host}:{server.port}" if several else ""))
+            bars, label if several else ""))
     failures: list[BaseException] = []
 
-    def stream(server, runner) -> None:
-        set_fmc(f"{server.host}:{server.port}" if several else None)
+    def stream(server, runner, label) -> None:
+        set_fmc(label if several else None)
         status = attach(runner, settings, server)
         try:
             runner.run()
@@ -96,8 +104,8 @@ def run_command(config_path: str, log_level: str | None, metrics: str | None = N
         if not several:
             stream(*runners[0])
             return 0
-        threads = [threading.Thread(target=stream, args=pair, name=f"fmc-{pair[0].host}")
-                   for pair in runners]
+        threads = [threading.Thread(target=stream, args=each, name=f"fmc-{each[2]}")
+                   for each in runners]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -19,8 +19,17 @@ this module reads eNcore's JSON layout as it is: the same keys, the same default
 Our additions, all optional and all ignored by eNcore (so a file stays usable by both):
 `subscription.servers[].caFilepath`, `.verifyServer`, `.pkcs12PasswordFile`,
 `.allowReadableKeyFiles`, the top-level `bookmarkDirectory`, the reconnect timings
-`reconnectDelay`, `maxReconnectDelay` and `idleTimeout` (eNcore has fixed ones), and
-`handler.deadLetter`.
+`reconnectDelay`, `maxReconnectDelay` and `idleTimeout` (eNcore has fixed ones),
+`handler.deadLetter`, and FMC high-availability pairs: `subscription.servers[].haPair`
+with the top-level `haSafetyWindow` and `haFailoverAttempts`.
+
+An HA pair is two `servers` entries with the same `"haPair": "<name>"`. We chose a flag on
+each entry over a `"standby": {...}` object nested in the active's entry because both
+members are whole servers (each may have its own certificate, CA, password file), because
+which one is active changes over the pair's life (an FMC HA role switch), and because a
+flat list keeps `servers[i]` meaning the same thing in every message. The entry listed
+first is read first. The name must be unique, name exactly two entries, and be usable in a
+file name: the pair's bookmark, metadata cache and dedup keys are named after it.
 """
 
 from __future__ import annotations
@@ -92,10 +101,36 @@ class Server:
     # Start even when the PKCS#12 or the password file is readable by other users.
     allow_readable_key_files: bool = False
     index: int = 0  # position in the list, to name the entry in messages
+    ha_pair: str | None = None  # `haPair`: the HA pair this FMC is a member of
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
 
     @property
     def key_path(self) -> str:
         return f"subscription.servers[{self.index}]"
+
+
+HA_SAFETY_WINDOW = 60.0
+"""Default `haSafetyWindow`, seconds: how far before the bookmark a switch to the other
+member of an HA pair resumes (see estreamer.client.ha)."""
+HA_FAILOVER_ATTEMPTS = 3
+"""Default `haFailoverAttempts`: failed connections in a row before switching members."""
+_PAIR_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True, slots=True)
+class HaPair:
+    """Two `servers` entries flagged with one `haPair` name: one logical FMC, read from one
+    member at a time, with one bookmark, cache and set of files (estreamer.client.ha)."""
+
+    name: str
+    members: tuple[Server, Server]  # config order: the first is read first
+
+    @property
+    def label(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +239,10 @@ class Settings:
     idle_timeout: float | None = None
     # A file (0600) receiving one JSON line per malformed record, hex included; None: off.
     dead_letter: Path | None = None
+    # HA pairs: resume this far before the bookmark after switching members, and switch
+    # after this many failed connections in a row (a silent FMC switches at once).
+    ha_safety_window: float = HA_SAFETY_WINDOW
+    ha_failover_attempts: int = HA_FAILOVER_ATTEMPTS
     unsupported: tuple[str, ...] = ()  # dotted paths of keys eNcore knows and we do not do
     unknown: tuple[str, ...] = ()  # dotted paths of keys nobody knows (typos)
     # why, for each unsupported path that has a reason worth telling
@@ -218,6 +257,21 @@ class Settings:
     def server(self) -> Server:
         """The server eNcore (and we) connect to: the first."""
         return self.servers[0]
+
+    @property
+    def fmcs(self) -> tuple[Server | HaPair, ...]:
+        """The logical FMCs to stream from, in config order: each lone server, and each HA
+        pair once (where its first member is listed)."""
+        out: list[Server | HaPair] = []
+        placed: set[str] = set()
+        for server in self.servers:
+            if server.ha_pair is None:
+                out.append(server)
+            elif server.ha_pair not in placed:
+                placed.add(server.ha_pair)
+                first, second = (s for s in self.servers if s.ha_pair == server.ha_pair)
+                out.append(HaPair(server.ha_pair, (first, second)))
+        return tuple(out)
 
     @property
     def enabled_outputters(self) -> tuple[Outputter, ...]:
@@ -505,6 +559,7 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
             raise reader.fail(server.key_path, f"{server.host}:{server.port} is already "
                               f"listed as {seen[key]}")
         seen[key] = server.key_path
+    _check_pairs(reader, servers)
 
     rec = sub.sub("records")
     records = SubscriptionRecords(
@@ -581,6 +636,8 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
         max_reconnect_delay=top.get("maxReconnectDelay", _seconds, 60.0),
         idle_timeout=top.get("idleTimeout", _seconds, None),
         dead_letter=dead_letter,
+        ha_safety_window=top.get("haSafetyWindow", _seconds, HA_SAFETY_WINDOW),
+        ha_failover_attempts=top.get("haFailoverAttempts", _int(1, 100), HA_FAILOVER_ATTEMPTS),
         unsupported=(),
         unknown=(),
     )
@@ -614,12 +671,40 @@ def _read_server(reader: _Reader, data: Any, index: int, base: Path) -> Server:
         pkcs12_password_file=s.get("pkcs12PasswordFile", _path(base), None),
         allow_readable_key_files=s.get("allowReadableKeyFiles", _bool, False),
         index=index,
+        ha_pair=s.get("haPair", _pair_name, None),
     )
     if tls in ("1.0", "1.1"):
         reader.flag_unsupported(f"{s.path}.tlsVersion",
                                 f"TLS {tls} is not offered; estreamer uses TLS 1.2 or newer")
     s.finish()
     return server
+
+
+def _pair_name(value: Any) -> str:
+    name = _text(value).strip()
+    if not set(name) <= _PAIR_NAME:
+        raise _Bad(f"expected a name of letters, digits, '.', '_' or '-' (it names the "
+                   f"pair's bookmark file), got {_show(value)}")
+    return name
+
+
+def _check_pairs(reader: _Reader, servers: tuple[Server, ...]) -> None:
+    """Each `haPair` name flags exactly two entries: a pair has one active and one standby."""
+    members: dict[str, list[Server]] = {}
+    for server in servers:
+        if server.ha_pair is not None:
+            members.setdefault(server.ha_pair, []).append(server)
+    for name, flagged in members.items():
+        if len(flagged) != 2:
+            where = ", ".join(s.key_path for s in flagged)
+            raise reader.fail(f"{flagged[-1].key_path}.haPair",
+                              f"HA pair {name!r} needs exactly two servers, got "
+                              f"{len(flagged)} ({where})")
+    lone = {f"{s.host}-{s.port}" for s in servers if s.ha_pair is None}
+    for name in members:
+        if name in lone:  # the pair's files would be the lone server's
+            raise reader.fail("subscription.servers", f"HA pair name {name!r} is also "
+                              f"a server's file name; choose another")
 
 
 def _read_outputter(reader: _Reader, data: Any, index: int) -> Outputter:

@@ -26,7 +26,13 @@ rendered in (`BLOCK_VERSIONS`), so the session renders the same event as block 1
 v14 request and 174 for v17, and the two copies carry the same values where fields agree.
 
 The history grows at run time: `advance(now)` appends live events (archive timestamp = now)
-at `rate` per second. Appends are locked; readers index the lists, which only grow."""
+at `rate` per second. Appends are locked; readers index the lists, which only grow.
+
+`archive_offset` plays the standby of an FMC high-availability pair: both FMCs of a pair hold
+the same events, but each stamps its own archive timestamps, so two emulators with one seed
+and offsets 0 and, say, 3 send the same records (same record data) whose headers say
+different times. Only the wire form moves: `HistoryRecord.archive_timestamp` stays the
+shared, unshifted time, and a request "since t" is answered in the shifted clock."""
 
 from __future__ import annotations
 
@@ -353,12 +359,13 @@ class History:
 
     def __init__(self, seed: int = 0, size: int = 500, *, end_time: int | None = None,
                  rate: float = 0.0, families: tuple[str, ...] | None = None,
-                 unticked: tuple[str, ...] = ()):
+                 unticked: tuple[str, ...] = (), archive_offset: int = 0):
         # `families`: the generators to draw from (default: all, `_WEIGHTS`); `unticked`:
         # families never generated, like event types an FMC's eStreamer Event Configuration
         # leaves unticked (a request for them gets none), riders such as impact included.
         self.seed = seed
         self.rate = rate
+        self.archive_offset = archive_offset  # seconds added to every archive timestamp sent
         self.end_time = int(time.time()) if end_time is None else end_time
 
         def wanted(family: str) -> bool:
@@ -391,8 +398,10 @@ class History:
     # -- reading ------------------------------------------------------------------------------
 
     def first_event_at_or_after(self, timestamp: int) -> int:
-        """Index of the first event whose archive timestamp is ≥ `timestamp`."""
-        return bisect.bisect_left(self.events, timestamp, key=_archive_time)
+        """Index of the first event whose archive timestamp (as sent, offset included) is
+        ≥ `timestamp`."""
+        return bisect.bisect_left(self.events, timestamp - self.archive_offset,
+                                  key=_archive_time)
 
     def render(self, record: HistoryRecord, block_type: int | None = None,
                archive: bool = False) -> bytes:
@@ -405,6 +414,8 @@ class History:
             if block_type is not None:
                 values["block_type"] = block_type
             timestamp = record.archive_timestamp if archive else None
+            if timestamp is not None:
+                timestamp += self.archive_offset
             raw = encode_record(record.record_type, values, timestamp)
             if len(self._rendered) < 200_000:  # a cap, so a long live run cannot grow forever
                 self._rendered[key] = raw

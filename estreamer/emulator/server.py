@@ -59,6 +59,10 @@ class Emulator:
       reads the command-line form).
     - `check_common_name`: compare the client certificate's CN with the source address, as
       the FMC does (on by default).
+    - `archive_offset`: seconds added to every archive timestamp sent: with the same `seed`
+      as another emulator, this one is its HA standby (same events, its own timestamps).
+    - `history_end`: when the history ends (default: now); give a pair the same one, since
+      event fields derive from their times.
 
     `start()` runs it in background threads and returns the bound port; `stop()` ends it;
     `restart(downtime)` stops it and starts it again on the same port, keeping the history,
@@ -79,6 +83,8 @@ class Emulator:
         faults: Sequence[Fault] = (),
         tls_min_version: str = "1.2",
         check_common_name: bool = True,
+        archive_offset: int = 0,
+        history_end: int | None = None,
     ):
         self.cert_dir = Path(cert_dir)
         self.host = host
@@ -88,7 +94,8 @@ class Emulator:
         self.faults = tuple(faults)
         self.tls_min_version = tls_min_version
         self.check_common_name = check_common_name
-        self.history = History(seed, history_size, rate=rate)
+        self.history = History(seed, history_size, rate=rate, end_time=history_end,
+                               archive_offset=archive_offset)
         self.ledger = Ledger()
         self.sessions: list[ServerSession] = []  # every session so far, in connect order
         self._context: ssl.SSLContext | None = None

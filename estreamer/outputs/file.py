@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from estreamer.atomic import fsync_directory
 from estreamer.config import FSYNC_POLICIES
 
 log = logging.getLogger("FileStream")
@@ -212,7 +213,7 @@ class FileOutput:
     def _sync_directory(self) -> None:
         if self._dir_synced:
             return
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         self._dir_synced = True
 
     # ------------------------------------------------------------------ compression
@@ -249,9 +250,9 @@ class FileOutput:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(temp, target)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         path.unlink()
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         with self._compress_lock:
             self.compressed.append(target)
         log.debug("Compressed %s", target)
@@ -290,19 +291,6 @@ def _file_order(pattern: re.Pattern[str]) -> Callable[[str], tuple[int, int, str
         match = pattern.match(name)
         return (int(match[1]), int(match[2] or 0), name) if match else (-1, -1, name)
     return key
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not possible on Windows; nothing better to do there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _log_failure(job: Future[None]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from estreamer.certs import init_certs
-from estreamer.client.bookmark import Bookmark
+from estreamer.client.bookmark import Bookmark, BookmarkError
 from estreamer.client.ha import RecentKeys, content_key, pair_file
 from estreamer.config import HaPair, default_config, resolve_password, settings_from_dict
 from estreamer.emulator.faults import Fault
@@ -190,3 +190,25 @@ def test_pair_config_is_validated(tmp_path):
     window = dict(config, haSafetyWindow=0)
     with pytest.raises(ConfigError, match="haSafetyWindow"):
         settings_from_dict(window, path)
+
+
+def test_dedup_keys_cover_two_windows_survive_a_restart_and_refuse_a_torn_file(tmp_path):
+    path = tmp_path / "hq_ha.json"
+    recent = RecentKeys(path, window=10, max_keys=5)
+    recent.writer = "127.0.0.1:8302"
+    for second, key in [(100, 1), (100, 2), (115, 3), (120, 4)]:
+        recent.add(second, key)
+    assert {1, 2, 3, 4} == {k for k in range(10) if k in recent}  # 120 - 2 × 10 = 100
+    recent.add(121, 5)  # second 100 falls out of the two windows
+    assert {3, 4, 5} == {k for k in range(10) if k in recent}
+    for key in (6, 7, 8):  # over max_keys: the oldest seconds go first
+        recent.add(121, key)
+    assert {4, 5, 6, 7, 8} == {k for k in range(10) if k in recent}
+    recent.save()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = RecentKeys.open(path, window=10, max_keys=5)
+    assert again.writer == "127.0.0.1:8302"
+    assert {k for k in range(10) if k in again} == {4, 5, 6, 7, 8}
+    path.write_text('{"format": 1, "writer": null, "seconds": {"5": "AAA"')
+    with pytest.raises(BookmarkError, match=r"HA dedup file .* cannot be used"):
+        RecentKeys.open(path, window=10)

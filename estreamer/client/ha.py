@@ -54,14 +54,12 @@ never match the new member's copies. So:
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import random
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +68,7 @@ from typing import Any
 
 import orjson
 
+from estreamer.atomic import write_atomically
 from estreamer.client.bookmark import Bookmark, BookmarkError
 from estreamer.client.runner import (
     ClosedBeforeAnswer,
@@ -185,33 +184,15 @@ class RecentKeys:
         return recent
 
     def save(self) -> None:
-        """Atomically, like the bookmark: temp file 0600, fsync, rename, fsync the dir."""
+        """Atomically and privately, like the bookmark (estreamer.atomic)."""
         if not self._dirty:
             return
         payload = orjson.dumps({
             "format": FORMAT, "writer": self.writer, "window": self.window,
             "seconds": {str(s): _pack(k) for s, k in sorted(self._seconds.items())},
         })
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                        dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(payload)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temp, self.path)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-            dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomically(self.path, payload)
         except OSError as exc:
             raise BookmarkError(f"cannot save HA dedup file {self.path}: {exc}") from None
         self._dirty = False

@@ -266,6 +266,7 @@ class Decorator:
         self.cache = cache if cache is not None else MetadataCache()
         self._plans: dict[tuple[int, Any, bool], Apply] = {}
         self._iso: dict[int, str] = {}
+        self._days: dict[int, str] = {}  # day number → "YYYY-MM-DDT", for _iso_text
 
     def learn(self, record: Record) -> None:
         """Keep the names a metadata record carries (any other record is ignored)."""
@@ -460,12 +461,24 @@ class Decorator:
 
     def _iso_text(self, seconds: int) -> str:
         """The whole-seconds text (no `Z`), made and cached; the compiled plans read the
-        cache themselves and call this only on a miss."""
+        cache themselves and call this only on a miss. A backlog's times are spread over
+        many seconds but few days: the date is cached per day and the time of day is
+        arithmetic (UTC has no leap seconds in epoch time, so this is gmtime's answer)."""
         if len(self._iso) > 65536:
             self._iso.clear()  # cleared in place: the compiled plans hold its `get`
-        try:
-            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        except (OverflowError, OSError, ValueError):
-            text = str(seconds)
+            self._days.clear()
+        if type(seconds) is int and 0 < seconds < 1 << 32:  # every wire time is a u32
+            day, rest = divmod(seconds, 86400)
+            date = self._days.get(day)
+            if date is None:
+                date = self._days[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+            hours, rest = divmod(rest, 3600)
+            minutes, second = divmod(rest, 60)
+            text = f"{date}{hours:02d}:{minutes:02d}:{second:02d}"
+        else:
+            try:
+                text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            except (OverflowError, OSError, ValueError):
+                text = str(seconds)
         self._iso[seconds] = text
         return text

@@ -77,6 +77,7 @@ from estreamer.client.runner import (
     Runner,
     RunResult,
     ServerSilent,
+    close_pipeline,
 )
 from estreamer.errors import OutputError
 from estreamer.pipeline import Pipeline
@@ -416,15 +417,9 @@ class HaRunner:
                     runner = self._stint(self._open_window(bookmarked) if bookmarked is not None
                                          else self._resume())
         except BaseException:
-            try:
-                self.pipeline.close()
-            except OutputError as exc:
-                log.error("%s", exc)
+            close_pipeline(self.pipeline, failing=True)
             raise
-        try:
-            self.pipeline.close()
-        except OutputError as exc:
-            raise FatalRunError(str(exc)) from exc
+        close_pipeline(self.pipeline, failing=False)
         stats = self.pipeline.stats
         return RunResult(stats.received, stats.written, stats.duplicates,
                          time.monotonic() - started, connections, reason)

@@ -203,6 +203,19 @@ def format_bookmark(timestamp: int | None) -> str:
     return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(timestamp))} UTC ({timestamp})"
 
 
+
+def close_pipeline(pipeline: Pipeline, *, failing: bool) -> None:
+    """Flush the outputs and save the bookmark at the end of a run. When the run is already
+    `failing`, a second (output) failure is only logged, so it never hides the reason the
+    run is ending; otherwise it ends the run with its sentence."""
+    try:
+        pipeline.close()
+    except OutputError as exc:
+        if failing:
+            log.error("%s", exc)
+        else:
+            raise FatalRunError(str(exc)) from exc
+
 class Runner:
     def __init__(
         self,
@@ -315,17 +328,9 @@ class Runner:
                     if self.stop.wait(delay):
                         break
         except BaseException:
-            # Flush what can be flushed, but never let a second output failure hide the
-            # reason the run is ending.
-            try:
-                self.pipeline.close()
-            except OutputError as exc:
-                log.error("%s", exc)
+            close_pipeline(self.pipeline, failing=True)
             raise
-        try:
-            self.pipeline.close()
-        except OutputError as exc:
-            raise FatalRunError(str(exc)) from exc
+        close_pipeline(self.pipeline, failing=False)
         stats = self.pipeline.stats
         seconds = time.monotonic() - self._started
         result = RunResult(

@@ -6,6 +6,7 @@ import sys
 
 from estreamer import __version__
 from estreamer.errors import EstreamerError
+from estreamer.formats import FORMATS
 
 LOG_FORMAT = "%(asctime)s %(name)-12s %(levelname)-8s %(message)s"  # eNcore's default
 
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "decode", help="decode a captured eStreamer byte stream to one line per record"
     )
     decode.add_argument("file", help="capture file, or - for stdin")
-    decode.add_argument("--format", default="json", choices=["json", "splunk"])
+    decode.add_argument("--format", default="json", choices=sorted(FORMATS))
     decode.add_argument("--hex", action="store_true", help="the input is a hex dump")
     decode.add_argument("--max-message-bytes", type=int, default=None,
                         help="refuse messages with a larger body (default 16 MiB)")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 
 from estreamer.protocol import layout as L
-from estreamer.protocol.tables import RECORDS, host
+from estreamer.protocol.tables import RECORDS
 from estreamer.protocol.tables.connection import DISCOVERY_HEADER
 
 # -- fact-sheet sections ----------------------------------------------------------------------
@@ -526,11 +526,23 @@ MEANINGS: dict[str, str] = {
     "issuer_country": "certificate issuer C",
     "valid_start_time": "certificate valid from, UNIX seconds",
     "valid_end_time": "certificate valid until, UNIX seconds",
+    # the full host profile (block 149, tables/host.py) and its attribute values (block 48)
+    "host_id": "the FMC's unique ID of the host",
+    "ip_addresses": "every address the host was seen with",
+    "os_derived_fingerprints": "the OS the FMC derived from all fingerprints",
+    "business_criticality": "host criticality set by the user: 0 none, 1 low, 2 medium, "
+    "3 high (→ record 58)",
+    "notes": "user notes on the host (only when the request asks for notes)",
+    "third_party_vdb_vulnerabilities": "vulnerabilities a third-party scanner reported, "
+    "by VDB ID",
+    "third_party_scan_vulnerabilities": "vulnerabilities a third-party scanner reported, "
+    "by the scanner's ID",
+    "attributes": "host attribute values",
+    "integer_value": "attribute value when it is a number or list item",
+    "text_value": "attribute value when it is text",
     # engine output
     "block_type": "the block type that arrived (picks the layout)",
 }
-for _name, _text in host.MEANINGS.items():  # host profile fields, glossed in tables/host.py
-    MEANINGS.setdefault(_name, _text)
 
 # -- wire-type names --------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ smallest-footprint first. Not timed tests: numbers for the issue notes."""
 import argparse
 import json
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.streams import connection_stream, server_stream
+from benchmarks.streams import connection_stream, emulator_process, server_stream
 from estreamer.formats.json import format_json
 from estreamer.protocol.records import Record
 from estreamer.protocol.stream import StreamDecoder
@@ -91,65 +89,29 @@ def bench_end_to_end(events: int) -> tuple[float, int]:
     be), so the client's rate is not shared with the emulator's work under one GIL."""
     import logging
 
-    from estreamer.certs import init_certs
-    from estreamer.config import Secret, default_config, settings_from_dict
+    from estreamer.config import Secret
     from estreamer.job import build_runner
 
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        certs = init_certs(workdir / "certs")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "estreamer", "--log-level", "WARNING", "emulate",
-             "--dir", str(certs.directory), "--listen", f"127.0.0.1:{port}", "--rate", "0",
-             "--seed", "1", "--history", str(events)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+    with tempfile.TemporaryDirectory() as tmp, emulator_process(
+        Path(tmp), rate=0, history=events, max_logs=1_000_000
+    ) as (settings, password):
+        first: list[float] = []
+        last: list[float] = [0.0]
+
+        def stamp(_record: Record) -> None:
+            now = time.perf_counter()
+            if not first:
+                first.append(now)
+            last[0] = now
+
+        logging.disable(logging.INFO)
         try:
-            _wait_for_port(port, emulator)
-            config = default_config("127.0.0.1", port, certs.client_pkcs12, start=0,
-                                    uri="relfile:///out/encore.{0}.json", log_filepath="",
-                                    max_logs=1_000_000)
-            config["responseTimeout"] = 0.2
-            path = workdir / "estreamer.conf"
-            path.write_text(json.dumps(config))
-            settings = settings_from_dict(config, path)
-            first: list[float] = []
-            last: list[float] = [0.0]
-
-            def stamp(_record: Record) -> None:
-                now = time.perf_counter()
-                if not first:
-                    first.append(now)
-                last[0] = now
-
-            logging.disable(logging.INFO)
-            try:
-                runner = build_runner(settings, Secret(certs.password), on_record=stamp,
-                                      max_retries=0)
-                result = runner.run(stop_when_idle=0.5)
-            finally:
-                logging.disable(logging.NOTSET)
+            runner = build_runner(settings, Secret(password), on_record=stamp, max_retries=0)
+            result = runner.run(stop_when_idle=0.5)
         finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
+            logging.disable(logging.NOTSET)
         assert result.handled > events, (result.handled, events)
         return result.handled / (last[0] - first[0]), result.handled
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the emulator did not listen on port {port} within {timeout} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,6 @@ import argparse
 import json
 import logging
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.run_all import _wait_for_port
+from benchmarks.streams import emulator_process
 
 
 def rss_mib() -> float:
@@ -35,49 +33,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=5, help="seconds between samples")
     args = parser.parse_args(argv)
 
-    from estreamer.certs import init_certs
-    from estreamer.config import Secret, default_config, settings_from_dict
+    from estreamer.config import Secret
     from estreamer.job import build_runner
 
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        certs = init_certs(workdir / "certs")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "estreamer", "--log-level", "WARNING", "emulate",
-             "--dir", str(certs.directory), "--listen", f"127.0.0.1:{port}",
-             "--rate", str(args.rate), "--history", "100"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait_for_port(port, emulator)
-            # Rotate small files and let them go: the output must not be what grows.
-            config = default_config("127.0.0.1", port, certs.client_pkcs12, start=0,
-                                    uri="relfile:///out/e.{0}.json", log_filepath="",
-                                    max_logs=50_000)
-            config["responseTimeout"] = 0.2
-            path = workdir / "c.conf"
-            path.write_text(json.dumps(config))
-            settings = settings_from_dict(config, path)
-            logging.disable(logging.INFO)
-            stop = threading.Event()
-            runner = build_runner(settings, Secret(certs.password), stop=stop, max_retries=0)
-            samples: list[tuple[float, float, int]] = []
-            started = time.monotonic()
+    # Small rotated files that are let go: the output must not be what grows.
+    with tempfile.TemporaryDirectory() as tmp, emulator_process(
+        Path(tmp), rate=args.rate, history=100, max_logs=50_000
+    ) as (settings, password):
+        logging.disable(logging.INFO)
+        stop = threading.Event()
+        runner = build_runner(settings, Secret(password), stop=stop, max_retries=0)
+        samples: list[tuple[float, float, int]] = []
+        started = time.monotonic()
 
-            def sample() -> None:
-                while not stop.wait(args.sample):
-                    samples.append((time.monotonic() - started, rss_mib(),
-                                    runner.pipeline.stats.received))
-                    if time.monotonic() - started >= args.seconds:
-                        stop.set()
+        def sample() -> None:
+            while not stop.wait(args.sample):
+                samples.append((time.monotonic() - started, rss_mib(),
+                                runner.pipeline.stats.received))
+                if time.monotonic() - started >= args.seconds:
+                    stop.set()
 
-            threading.Thread(target=sample, daemon=True).start()
-            runner.run()
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
+        threading.Thread(target=sample, daemon=True).start()
+        runner.run()
     print(f"{'t (s)':>8}{'RSS MiB':>10}{'records':>12}")
     for t, rss, count in samples:
         print(f"{t:>8.0f}{rss:>10.1f}{count:>12,}")

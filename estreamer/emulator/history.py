@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from estreamer.emulator.ledger import SentRecord
 from estreamer.protocol.layout import (
     BLOB,
     BLOCKS,
@@ -59,6 +60,11 @@ from estreamer.protocol.layout import (
 )
 from estreamer.protocol.records import encode_record
 from estreamer.protocol.tables import RECORDS
+
+RENDER_CACHE_ENTRIES = 400_000
+"""The most renders a history keeps (about 250 MB at ~600 bytes each with their ledger
+rows), so a long live run cannot grow without bound; past it, records are encoded on every
+send. It holds a 250,000-event history in one block version."""
 
 # -- what can be rendered in which version ----------------------------------------------------
 
@@ -387,7 +393,7 @@ class History:
         self._event_ids: dict[int, int] = {}
         self._connections: list[dict[str, Any]] = []
         self._counter = 0
-        self._rendered: dict[tuple[int, int | None, bool], bytes] = {}
+        self._rendered: dict[tuple[int, int | None, bool], tuple[bytes, SentRecord]] = {}
         self._decks: dict[str, list[Any]] = {}
         self._icmp_types: set[tuple[int, int]] = set()
         self._live_start: float | None = None
@@ -407,9 +413,17 @@ class History:
                archive: bool = False) -> bytes:
         """The record's wire bytes (header + data): `block_type` for block families, the
         16-byte header with `archive` (events only; metadata never has one, §6.2)."""
+        return self.rendered(record, block_type, archive)[0]
+
+    def rendered(self, record: HistoryRecord, block_type: int | None = None,
+                 archive: bool = False) -> tuple[bytes, SentRecord]:
+        """(wire bytes as `render` gives them, what the ledger keeps of them). Both are made
+        once per (record, block type, archive flag) and cached: encoding is by far the
+        costliest step of sending, and every session and every reconnect resends the same
+        bytes, so a warm emulator sends about as fast as its socket takes them."""
         key = (id(record), block_type, archive and record.is_event)
-        raw = self._rendered.get(key)
-        if raw is None:
+        found = self._rendered.get(key)
+        if found is None:
             values = dict(record.fields)
             if block_type is not None:
                 values["block_type"] = block_type
@@ -417,9 +431,10 @@ class History:
             if timestamp is not None:
                 timestamp += self.archive_offset
             raw = encode_record(record.record_type, values, timestamp)
-            if len(self._rendered) < 200_000:  # a cap, so a long live run cannot grow forever
-                self._rendered[key] = raw
-        return raw
+            found = (raw, SentRecord.of(raw))
+            if len(self._rendered) < RENDER_CACHE_ENTRIES:
+                self._rendered[key] = found
+        return found
 
     # -- live events --------------------------------------------------------------------------
 

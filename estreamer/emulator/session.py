@@ -56,7 +56,6 @@ from estreamer.protocol.messages import (
     encode_streaming_information,
     parse_frame,
 )
-from estreamer.protocol.records import record_digest
 
 log = logging.getLogger("Emulator")
 
@@ -104,6 +103,9 @@ _FAMILY_CODES = {
 }
 
 
+_UNWANTED = object()
+
+
 class State(enum.Enum):
     AWAIT_REQUEST = "await request"
     AWAIT_STREAMING_REQUEST = "await streaming request"
@@ -132,6 +134,16 @@ class Selection:
         if family == "extra_data":
             return self.extra_data, None
         return family in self.blocks, self.blocks.get(family)
+
+    def plan(self) -> dict[str, int | None]:
+        """Every wanted event family → the block type to render it as, `block_of` as one
+        lookup (a family it leaves out is not wanted)."""
+        plan = dict(self.blocks)
+        if self.packets:
+            plan["packet"] = None
+        if self.extra_data:
+            plan["extra_data"] = None
+        return plan
 
 
 def select(flags: int, events: Iterable[tuple[int, int]] = ()) -> Selection:
@@ -216,6 +228,7 @@ class ServerSession:
         self._framer = Framer(MAX_CLIENT_MESSAGE)
         self._metadata_pos = 0
         self._event_pos = 0
+        self._blocks: dict[str, int | None] = {}  # Selection.plan(): wanted family → block
 
     # -- input --------------------------------------------------------------------------------
 
@@ -315,6 +328,7 @@ class ServerSession:
     def _start(self, timestamp: int, flags: RequestFlags,
                events: Sequence[tuple[int, int]]) -> None:
         self.selection = select(flags, events)
+        self._blocks = self.selection.plan()
         self.initial_timestamp = timestamp
         self._log(logging.INFO, "sfestreamer",
                   f"EventStream Request (0x{int(flags):08x}): Since {timestamp} w/ "
@@ -366,11 +380,11 @@ class ServerSession:
             if fault.applies(self.session_number, sequence) and fault.kind in (
                     "unknown-record", "garbage-string", "corrupt-record"):
                 raw = injected_record(fault.kind)
-                records.insert(len(records) // 2, (raw, True))
+                records.insert(len(records) // 2, (raw, SentRecord.of(raw, injected=True)))
                 self._log(logging.INFO, "sfestreamer",
                           f"Fault: {fault.kind} in bundle {sequence}")
         data = encode_bundle(self.connection_id, sequence, [raw for raw, _ in records])
-        sent = tuple(_sent(raw, injected) for raw, injected in records)
+        sent = tuple(each for _, each in records)
         cut = next((f for f in self.faults
                     if f.kind in CUTS and f.applies(self.session_number, sequence)), None)
         if cut is not None:
@@ -385,23 +399,30 @@ class ServerSession:
                             cut_tls=cut.kind == "close-tls")
         return Outgoing(data, sequence, sent)
 
-    def _take(self, limit: int) -> list[tuple[bytes, bool]]:
-        history, selection = self.history, self.selection
-        out: list[tuple[bytes, bool]] = []
-        if selection.metadata:
+    def _take(self, limit: int) -> list[tuple[bytes, SentRecord]]:
+        """Up to `limit` records, metadata first: each as (wire bytes, ledger row), from the
+        history's render cache. The loop is the whole per-record cost of a warm emulator,
+        so the selection is resolved per family once, at `_start` (`self._blocks`)."""
+        history = self.history
+        rendered = history.rendered
+        out: list[tuple[bytes, SentRecord]] = []
+        if self.selection.metadata:
             metadata = history.metadata
             while self._metadata_pos < len(metadata) and len(out) < limit:
-                out.append((history.render(metadata[self._metadata_pos]), False))
+                out.append(rendered(metadata[self._metadata_pos]))
                 self._metadata_pos += 1
         events = history.events
         end = len(events)  # a snapshot: live events appended meanwhile wait for the next call
-        while self._event_pos < end and len(out) < limit:
-            record = events[self._event_pos]
-            self._event_pos += 1
-            wanted, block = selection.block_of(record)
-            if wanted:
-                out.append((history.render(record, block, selection.archive_timestamps),
-                            False))
+        pos = self._event_pos
+        blocks = self._blocks
+        archive = self.selection.archive_timestamps
+        while pos < end and len(out) < limit:
+            record = events[pos]
+            pos += 1
+            block = blocks.get(record.family, _UNWANTED)
+            if block is not _UNWANTED:
+                out.append(rendered(record, block, archive))
+        self._event_pos = pos
         return out
 
     # -- errors and faults --------------------------------------------------------------------
@@ -430,13 +451,6 @@ class ServerSession:
     def _log(self, level: int, component: str, text: str) -> None:
         log.log(level, "EventStreamer child(%s):%s [%s] %s", self.peer, component,
                 logging.getLevelName(level), text)
-
-
-def _sent(raw: bytes, injected: bool) -> SentRecord:
-    record_type = int.from_bytes(raw[:4], "big") & 0xFFFF
-    length = int.from_bytes(raw[4:8], "big")
-    archive = int.from_bytes(raw[8:12], "big") if len(raw) == length + 16 else None
-    return SentRecord(record_type, archive, record_digest(raw), injected)
 
 
 # -- the FMC's one-line description of a request ----------------------------------------------

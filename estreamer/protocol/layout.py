@@ -469,6 +469,10 @@ class CompiledLayout:
             self.steps.append(_VariableStep(name, kind))
         self._close(run)
         self.fixed_size = sum(s.struct.size for s in self.steps if isinstance(s, _FixedRun))
+        self.fast: Callable[[bytes, int, int], tuple[dict, int] | None] | None = None
+        """The compiled decoder's path (estreamer.protocol.speedups), when it is there:
+        (values, offset) for a well-formed layout, None for anything the Python decoder
+        must see."""
         self._decode = self._generate_decoder()
         self.decode_block = self._generate_decoder(with_block_type=True)
         """decode_block(buf, off, end, notes, block_type): the fields of a block whose
@@ -488,6 +492,11 @@ class CompiledLayout:
 
     def decode(self, buf: bytes, off: int, end: int, notes: Notes) -> tuple[dict, int]:
         """Read the fields from buf[off:end]; return (values, offset after the last field)."""
+        fast = self.fast
+        if fast is not None:
+            result = fast(buf, off, end)
+            if result is not None:
+                return result
         return self._decode(buf, off, end, notes)
 
     def _generate_decoder(

@@ -17,6 +17,7 @@ from estreamer.protocol.tables import RECORDS, RecordLayout
 
 _RECORD_HEADER = struct.Struct(">LL")
 _ARCHIVE = struct.Struct(">LL")
+_U32 = struct.Struct(">L")
 
 
 @dataclass(slots=True)
@@ -30,9 +31,16 @@ class Record:
     error: str | None = None
     notes: Notes = field(default_factory=list)
     category: str = "unknown"
-    digest: str | None = (
-        None  # record_digest of the wire bytes, for records with an archive timestamp
-    )
+    raw: bytes | None = None  # the wire bytes, header included: what `digest` is taken of
+    _digest: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def digest(self) -> str | None:
+        """record_digest of the wire bytes, taken on first use: decoding does not need it,
+        and a consumer that does not de-duplicate (`estreamer decode`) never pays for it."""
+        if self._digest is None and self.raw is not None:
+            self._digest = record_digest(self.raw)
+        return self._digest
 
     @property
     def known(self) -> bool:
@@ -54,10 +62,29 @@ class Record:
 
 def decode_record(raw: bytes, offset: int = 0) -> Record:
     """Decode one record: the bytes from the record-type word to the end of the record, as
-    carried by a type-4 message body or a bundle item. Every record gets its `digest`: the
-    bookmark uses it to drop resent duplicates, tests to match the emulator's ledger."""
+    carried by a type-4 message body or a bundle item. Every record keeps its bytes for its
+    `digest`: the bookmark uses it to drop resent duplicates, tests to match the emulator's
+    ledger."""
+    size = len(raw)
+    if size >= 8:
+        # The compiled decoder's straight path for a well-formed record of a known type;
+        # everything else (and every record without the extension) goes the long way.
+        type_word, length = _RECORD_HEADER.unpack_from(raw)
+        layout = RECORDS.get(type_word & 0xFFFF)
+        fast = layout.compiled.fast if layout is not None else None
+        if fast is not None:
+            archive_timestamp = None
+            if size == length + 16:
+                archive_timestamp = _U32.unpack_from(raw, 8)[0]
+                decoded = fast(raw, 16, size)
+            else:
+                decoded = fast(raw, 8, size) if size == length + 8 else None
+            if decoded is not None and decoded[1] == size:
+                return Record(type_word & 0xFFFF, layout.name, decoded[0], archive_timestamp,
+                              (type_word >> 16) & 0x7FFF, offset, None, [], layout.category,
+                              raw)
     record = _decode_record(raw, offset)
-    record.digest = record_digest(raw)
+    record.raw = raw
     return record
 
 

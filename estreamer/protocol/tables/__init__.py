@@ -6,6 +6,7 @@ English and documented in docs/fields.md."""
 
 from dataclasses import dataclass, field
 
+from estreamer.protocol import speedups
 from estreamer.protocol.layout import CompiledLayout, compile_layout, register_blocks
 from estreamer.protocol.tables import (
     connection,
@@ -43,3 +44,6 @@ for _module in _MODULES:
         if _record_type in RECORDS:
             raise ValueError(f"record type {_record_type} defined twice")
         RECORDS[_record_type] = RecordLayout(_name, _category, _layout)
+
+# Last, once every block is registered: the optional compiled decoder for every layout.
+speedups.install(record.compiled for record in RECORDS.values())

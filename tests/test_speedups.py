@@ -1,0 +1,176 @@
+"""The optional compiled decoder gives exactly what the Python decoders give: the same values
+in the same key order for every layout, and for anything unusual it steps aside (the record
+is decoded by Python, errors and notes included). Without the extension, or with
+ESTREAMER_PURE_PYTHON=1, everything still works."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from estreamer.protocol import layout as L
+from estreamer.protocol import speedups
+from estreamer.protocol.records import Record, decode_record, encode_record
+from estreamer.protocol.tables import RECORDS
+from tests.test_fuzz import _real_records
+from tests.test_tables import Values, _block_cases, _flag_on, _record_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+
+needs_extension = pytest.mark.skipif(
+    not speedups.AVAILABLE, reason="the C extension is not built (no compiler at install time)")
+
+
+def both_ways(raw: bytes) -> tuple[Record, Record]:
+    fast = decode_record(raw)
+    with speedups.disabled():
+        slow = decode_record(raw)
+    return fast, slow
+
+
+def assert_same(fast: Record, slow: Record) -> None:
+    assert fast.error == slow.error
+    assert fast.notes == slow.notes
+    assert fast.archive_timestamp == slow.archive_timestamp
+    assert fast.to_dict() == slow.to_dict()
+    assert list(fast.to_dict()) == list(slow.to_dict())  # the order formats write them in
+    assert fast.digest == slow.digest
+
+
+def test_the_extension_is_built_in_ci():
+    """CI installs from the project's files with a compiler: a missing extension there is a
+    silent 2-3x slowdown, so it fails here instead."""
+    if os.environ.get("CI") != "true":
+        pytest.skip("only CI insists on the extension")
+    assert speedups.AVAILABLE, "estreamer.protocol._speedups did not build"
+
+
+@needs_extension
+def test_every_layout_is_compiled():
+    compiled = [record.compiled for record in RECORDS.values()] + list(L.BLOCKS.values())
+    missing = [c.names[:3] for c in compiled if c.fast is None]
+    assert missing == []
+
+
+@needs_extension
+@pytest.mark.parametrize(("record_type", "block_choice"), list(_record_cases()))
+@pytest.mark.parametrize("archive", [None, 1_700_000_000], ids=["8-byte", "16-byte"])
+def test_every_record_decodes_the_same_both_ways(record_type, block_choice, archive):
+    values = _flag_on(Values().layout(RECORDS[record_type].layout, block_choice))
+    raw = encode_record(record_type, values, archive_timestamp=archive)
+    compiled = RECORDS[record_type].compiled
+    start = 8 if archive is None else 16
+    # The compiled path really took it (not a silent fallback to Python)...
+    assert compiled.fast(raw, start, len(raw)) is not None
+    fast, slow = both_ways(raw)
+    assert_same(fast, slow)
+    assert fast.fields == values
+
+
+@needs_extension
+@pytest.mark.parametrize(("series", "block_type"), list(_block_cases()))
+def test_every_block_decodes_the_same_both_ways(series, block_type):
+    compiled = L.block_layout(series, block_type)
+    values = Values().layout(compiled.layout)
+    body = compiled.encode(values)
+    fast = compiled.fast(body, 0, len(body))
+    assert fast is not None
+    slow = compiled._decode(body, 0, len(body), [])
+    assert fast == slow
+    assert list(fast[0]) == list(slow[0])
+
+
+@needs_extension
+def test_the_emulator_stream_decodes_the_same_both_ways():
+    for raw in _real_records():
+        assert_same(*both_ways(raw))
+
+
+@needs_extension
+@pytest.mark.parametrize("address", ["::", "::1", "::2:3", "::ffff:1.2.3.4", "2001:db8::1",
+                                     "fe80::1:0:0:1", "1:0:0:2:0:0:0:3", "1:2:3:4:5:6:7:8",
+                                     "::1.2.3.4", "0:0:0:0:0:1:0:0"])
+def test_addresses_are_written_as_python_writes_them(address):
+    """IPv4-mapped as dotted IPv4, the rest as inet_ntop/ipaddress do (the compiled path
+    leaves the IPv4-compatible forms to Python)."""
+    layout = (("address", L.IP),)
+    compiled = L.compile_layout(layout)
+    speedups.install([compiled])
+    body = L.ip_from_text(address)
+    fast = compiled.fast(body, 0, 16)
+    slow = compiled._decode(body, 0, 16, [])
+    ipv4_compatible = body[:12] == bytes(12) and body != bytes(16)
+    assert fast == (None if ipv4_compatible else slow)
+
+
+@needs_extension
+@pytest.mark.parametrize("text", [b"", b"\x00", b"plain\x00", b"a\x00b\x00", b"\xff\xfe\x00",
+                                  "é✓".encode() + b"\x00", b"\xed\xa0\x80\x00", b"\x00\x00x"])
+def test_wire_text_is_read_as_python_reads_it(text):
+    layout = (("name", L.STR), ("after", L.U8))
+    compiled = L.compile_layout(layout)
+    speedups.install([compiled])
+    body = L.STR.encode("", {})[:4] + (8 + len(text)).to_bytes(4, "big") + text + b"\x07"
+    fast = compiled.fast(body, 0, len(body))
+    slow = compiled._decode(body, 0, len(body), [])
+    try:
+        text.replace(b"\x00", b"").decode()
+    except UnicodeDecodeError:  # shown as hex: Python's rule, so Python's to apply
+        assert fast is None
+    else:
+        assert fast == slow
+
+
+FUZZ = settings(max_examples=int(os.environ.get("ESTREAMER_FUZZ_EXAMPLES", "300")),
+                deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@needs_extension
+@FUZZ
+@given(st.data())
+def test_damaged_records_decode_the_same_both_ways(data):
+    """Any damage (a byte, a length word, a cut) gives the same Record both ways: the
+    compiled path either decodes it exactly as Python does, or leaves it to Python."""
+    raw = bytearray(data.draw(st.sampled_from(_real_records())))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if data.draw(st.booleans()):
+            raw[at] = data.draw(st.integers(0, 255))
+        else:
+            word = data.draw(st.integers(0, 2**32 - 1) | st.sampled_from([0, 8, 0xFFFFFFFF]))
+            raw[at:at + 4] = word.to_bytes(4, "big")[: len(raw) - at]
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    assert_same(*both_ways(bytes(raw)))
+
+
+def test_the_pure_python_decoders_alone_give_the_same_output(tmp_path):
+    """ESTREAMER_PURE_PYTHON=1 (as a machine without a compiler): `estreamer decode` of the
+    emulator's stream prints the same lines."""
+    from benchmarks.streams import server_stream
+
+    data, _ = server_stream(300)
+    stream = tmp_path / "stream.bin"
+    stream.write_bytes(data)
+    outputs = []
+    for pure in ("", "1"):
+        env = {**os.environ, "ESTREAMER_PURE_PYTHON": pure}
+        if not pure:
+            env.pop("ESTREAMER_PURE_PYTHON")
+        result = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from estreamer.protocol import speedups; "
+             "print(speedups.AVAILABLE, file=sys.stderr); "
+             "from estreamer.cli import main; sys.exit(main(['decode', sys.argv[1]]))",
+             str(stream)],
+            capture_output=True, env=env, cwd=ROOT, check=True)
+        outputs.append(result)
+    assert outputs[1].stderr.split()[0] == b"False"
+    assert outputs[0].stdout == outputs[1].stdout
+    assert outputs[0].stdout.count(b"\n") > 300

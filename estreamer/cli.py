@@ -7,6 +7,7 @@ import sys
 from estreamer import __version__
 from estreamer.errors import EstreamerError
 from estreamer.formats import FORMATS
+from estreamer.gctune import tune_for_streaming
 
 LOG_FORMAT = "%(asctime)s %(name)-12s %(levelname)-8s %(message)s"  # eNcore's default
 
@@ -47,12 +48,14 @@ def log_level(value: str) -> str:
 def _decode(args: argparse.Namespace) -> int:
     from estreamer.decode import run_decode
 
+    tune_for_streaming()
     return run_decode(args.file, args.format, args.hex, args.max_message_bytes)
 
 
 def _run(args: argparse.Namespace) -> int:
     from estreamer.commands import run_command
 
+    tune_for_streaming()
     return run_command(args.config, args.log_level_given, metrics=args.metrics,
                        log_json=args.log_json)
 
@@ -76,6 +79,7 @@ def _test(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from estreamer.commands import demo_command
 
+    tune_for_streaming()
     return demo_command(args.follow, args.history, args.rate, args.show)
 
 

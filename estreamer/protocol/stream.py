@@ -63,8 +63,13 @@ class StreamDecoder:
                 continue
             events.append(message)
             if type(message) is MessageBundle:
+                append = events.append
                 for raw, offset in zip(message.records, message.item_offsets, strict=True):
-                    self._record(decode_record(raw, offset), events)
+                    record = decode_record(raw, offset)
+                    if record.notes or record.error is not None:
+                        self._record(record, events)
+                    else:  # the common case, without the call
+                        append(record)
             elif type(message) is EventData:
                 self._record(decode_record(message.record, message.offset + 8), events)
 

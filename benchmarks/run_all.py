@@ -1,34 +1,71 @@
-"""Benchmarks: events/sec and peak memory of each stage, printed as a table.
+"""Benchmarks: records/sec, peak memory and CPU per 100k records of each stage, as a table.
 
-    ./run bench [--events N] [--only NAME]
+    ./run bench [--events N] [--live-events N] [--only STAGE] [--json]
 
+In memory, one process (RSS and CPU: the benchmark process's own):
 - decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
 - decode-71:   the same over connection events only (block 173), the bulk of real traffic
 - decode+json: the same, plus each record formatted as a JSON line
 - decorate:    names, ISO times and categories added to every record of the stream (decoded
                once beforehand), with the metadata cache filled from the same stream
-- end-to-end:  the real client over TLS on loopback from the emulator in its own process,
-               decorated JSON to a file
 
-Peak memory is the process's max RSS after the stage (ru_maxrss), so stages are run
-smallest-footprint first. Not timed tests: numbers for the issue notes."""
+Live, over TLS on loopback from emulators (`estreamer emulate`) in processes of their own:
+- emulator:    the emulator's send rate to a bare TLS reader, encoding each record the first
+               time (emulator:cold), then from its render cache (emulator:warm); RSS and CPU
+               are the emulator's
+- end-to-end:  the real client (its own process: RSS and CPU are the client's) from one warm
+               emulator into a file, one row per output format (json, splunk, cef, ecs)
+- scaling:     one client process streaming JSON from 1, 2 and 4 warm emulators at once
+               (multi-FMC: one thread per FMC), total records/s
+
+Peak memory is max RSS (ru_maxrss, /proc VmHWM for the emulator), so the in-memory stages
+run smallest-footprint first. Not timed tests: numbers for the issue notes."""
 
 import argparse
+import contextlib
 import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.streams import connection_stream, emulator_process, server_stream
+from benchmarks.streams import (
+    client_config,
+    connection_stream,
+    emulator_processes,
+    read_raw,
+    server_stream,
+)
 from estreamer.formats.json import format_json
 from estreamer.protocol.records import Record
 from estreamer.protocol.stream import StreamDecoder
 
+ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1 << 18  # what one socket read gives the client
+
+
+@dataclass
+class Row:
+    """One line of the table. `cpu_seconds` / `peak_rss_mib` None: the benchmark process's
+    own, measured around the stage (the in-memory stages)."""
+
+    name: str
+    records: int
+    seconds: float
+    cpu_seconds: float | None = None
+    peak_rss_mib: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
 def cpu_seconds() -> float:
@@ -40,7 +77,7 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_decode(data: bytes, expected: int, with_json: bool) -> float:
+def bench_decode(name: str, data: bytes, expected: int, with_json: bool) -> Row:
     decoder = StreamDecoder()
     count = 0
     started = time.perf_counter()
@@ -52,10 +89,10 @@ def bench_decode(data: bytes, expected: int, with_json: bool) -> float:
                     format_json(event.to_dict())
     elapsed = time.perf_counter() - started
     assert count == expected, (count, expected)
-    return count / elapsed
+    return Row(name, count, elapsed)
 
 
-def bench_decorate(data: bytes, expected: int) -> float:
+def bench_decorate(data: bytes, expected: int) -> Row:
     """The decorate step alone: decode outside the timing, fill the cache from the stream's
     metadata first (as a running client's cache is), then decorate fresh dicts of every
     record. A first untimed pass builds the per-type plans, so this is the steady state."""
@@ -81,72 +118,196 @@ def bench_decorate(data: bytes, expected: int) -> float:
         for record, event in pairs:
             decorator(record, event)
         best = min(best, time.perf_counter() - started)
-    return len(records) / best
+    return Row("decorate", len(records), best)
 
 
-def bench_end_to_end(events: int) -> tuple[float, int]:
-    """The real client against the emulator running in its own process (as an FMC would
-    be), so the client's rate is not shared with the emulator's work under one GIL."""
-    import logging
+class Fmcs:
+    """The emulators the live stages stream from: `count` FMCs (seeds 1…count), each a
+    process with a history of `events` events, started once for every live stage. Each has
+    sent its whole history once before a client is timed against it (`warm`), so it sends
+    from its render cache as fast as TLS on loopback goes, far above the client's rate."""
 
-    from estreamer.config import Secret
-    from estreamer.job import build_runner
+    def __init__(self, stack: contextlib.ExitStack, count: int, events: int):
+        from estreamer.certs import init_certs
+        from estreamer.config import load_config
+        from estreamer.tls import client_context
 
-    with tempfile.TemporaryDirectory() as tmp, emulator_process(
-        Path(tmp), rate=0, history=events, max_logs=1_000_000
-    ) as (settings, password):
-        first: list[float] = []
-        last: list[float] = [0.0]
+        self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        self.certs = init_certs(self.workdir / "certs")
+        self.emulators = stack.enter_context(emulator_processes(
+            self.certs.directory, range(1, count + 1), rate=0, history=events))
+        self.context = client_context(self.certs.client_pkcs12, self.certs.password)
+        # The request the client makes, so that the warming fills the cache it will read.
+        probe = client_config(self.workdir, [self.emulators[0].port], self.certs.client_pkcs12)
+        self.flags = load_config(probe).request_flags()
+        self.records: dict[int, int] = {}  # emulator index → records in a whole stream
 
-        def stamp(_record: Record) -> None:
-            now = time.perf_counter()
-            if not first:
-                first.append(now)
-            last[0] = now
+    def read(self, index: int) -> tuple[int, float]:
+        """One whole stream from emulator `index` by a bare TLS reader: (records, seconds)."""
+        records, _bytes, seconds = read_raw(self.emulators[index].port, self.context,
+                                            self.flags, expected=self.records.get(index))
+        if self.records.setdefault(index, records) != records:
+            raise RuntimeError(f"emulator {index + 1} sent {records} records, before "
+                               f"{self.records[index]}")
+        return records, seconds
 
-        logging.disable(logging.INFO)
+    def warm(self, count: int) -> None:
+        """The first `count` emulators, all that are still cold at once."""
+        cold = [i for i in range(count) if i not in self.records]
+        threads = [threading.Thread(target=self.read, args=(i,)) for i in cold]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def client(self, name: str, count: int, adapter: str) -> Row:
+        """The real client (its own process, `benchmarks/client_run.py`) against the first
+        `count` emulators at once, writing `adapter` lines to files."""
+        from estreamer.config import PASSWORD_ENV
+
+        self.warm(count)
+        with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
+            config = client_config(
+                Path(tmp), [e.port for e in self.emulators[:count]], self.certs.client_pkcs12,
+                adapter=adapter, uri=f"relfile:///out/{{host}}-{{port}}/encore.{{0}}.{adapter}")
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.client_run", str(config),
+                 *(str(self.records[i]) for i in range(count))],
+                cwd=ROOT, env={**os.environ, PASSWORD_ENV: self.certs.password},
+                capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name}: the client failed: {done.stderr.strip()[-2000:]}")
+        result = json.loads(done.stdout.splitlines()[-1])
+        expected = sum(self.records[i] for i in range(count))
+        if result["records"] != expected:
+            raise RuntimeError(f"{name}: {result['records']} records handled, "
+                               f"{expected} sent")
+        return Row(name, result["records"], result["seconds"], result["cpu_seconds"],
+                   result["peak_rss_mib"])
+
+
+def bench_emulator(fmcs: Fmcs) -> list[Row]:
+    """The emulator's own send rate to a bare TLS reader, while it encodes each record for
+    the first time (cold) and then from its render cache (warm). CPU and peak RSS are the
+    emulator process's."""
+    rows = []
+    emulator = fmcs.emulators[0]
+    for name in ("emulator:cold", "emulator:warm"):
+        cpu = emulator.cpu_seconds()
+        records, seconds = fmcs.read(0)
+        used = emulator.cpu_seconds()
+        rows.append(Row(name, records, seconds,
+                        None if cpu is None or used is None else used - cpu,
+                        emulator.peak_rss_mib()))
+    return rows
+
+
+def bench_end_to_end(fmcs: Fmcs, formats: Sequence[str]) -> list[Row]:
+    """The real client, one FMC (the emulator in its own process, warm), each output format
+    into a file. CPU and peak RSS are the client process's."""
+    return [fmcs.client(f"end-to-end:{adapter}", 1, adapter) for adapter in formats]
+
+
+def bench_scaling(fmcs: Fmcs, counts: Sequence[int]) -> list[Row]:
+    """One client process streaming from several FMCs at once (one thread each, as
+    `estreamer run` does), JSON files: total records/s over all of them."""
+    return [fmcs.client(f"scaling:{count}", count, "json") for count in counts]
+
+
+FORMATS = ("json", "splunk", "cef", "ecs")
+FMC_COUNTS = (1, 2, 4)
+STAGES = ("decode", "decode-71", "decode+json", "emulator", "end-to-end", "scaling",
+          "decorate")
+LIVE = ("emulator", "end-to-end", "scaling")
+
+
+def listed(kind: Callable[[str], object], valid: Callable[[object], bool], what: str):
+    """An argparse type: a comma-separated list of `kind`, each `valid` (`what` says how)."""
+    def parse(text: str) -> tuple:
         try:
-            runner = build_runner(settings, Secret(password), on_record=stamp, max_retries=0)
-            result = runner.run(stop_when_idle=0.5)
-        finally:
-            logging.disable(logging.NOTSET)
-        assert result.handled > events, (result.handled, events)
-        return result.handled / (last[0] - first[0]), result.handled
+            items = tuple(kind(item) for item in text.split(",") if item)
+        except ValueError:
+            items = ()
+        if not items or not all(valid(item) for item in items):
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}")
+        return items
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20000, help="logical events in the stream")
-    parser.add_argument("--only", choices=["decode", "decode-71", "decode+json", "decorate",
-                                             "end-to-end"])
+    parser.add_argument("--events", type=int, default=20000,
+                        help="logical events in the in-memory stream")
+    parser.add_argument("--live-events", type=int, default=50000,
+                        help="logical events in each emulator's history (live stages)")
+    parser.add_argument("--only", choices=STAGES)
+    parser.add_argument("--formats", default=FORMATS,
+                        type=listed(str, FORMATS.__contains__, ", ".join(FORMATS)),
+                        help="end-to-end: output formats, comma-separated (default: all)")
+    parser.add_argument("--fmcs", default=FMC_COUNTS,
+                        type=listed(int, lambda n: n >= 1, "counts ≥ 1"),
+                        help="scaling: emulator counts, comma-separated (default: 1,2,4)")
     parser.add_argument("--json", action="store_true",
                         help="also print one machine-readable JSON line with the results")
     args = parser.parse_args(argv)
+    stages = [args.only] if args.only else list(STAGES)
 
-    data, records = server_stream(args.events)
-    print(f"stream: {args.events} events -> {records} records, {len(data) / 1e6:.1f} MB")
-    print(f"{'stage':<14}{'records/sec':>14}{'peak RSS MiB':>14}")
-    connections, connection_count = connection_stream(min(args.events, 20000))
-    rows = [
-        ("decode", lambda: bench_decode(data, records, with_json=False)),
-        ("decode-71", lambda: bench_decode(connections, connection_count, with_json=False)),
-        ("decode+json", lambda: bench_decode(data, records, with_json=True)),
-        ("end-to-end", lambda: bench_end_to_end(args.events)[0]),
-        # Last: it holds every decoded record at once, which would mask end-to-end's peak.
-        ("decorate", lambda: bench_decorate(data, records)),
-    ]
+    live_only = all(stage in LIVE for stage in stages)
+    # Held through the in-memory stages, so not built when none runs (their peak RSS).
+    data, records = (b"", 0) if live_only else server_stream(args.events)
+    stream = "not built (live stages only)" if live_only else \
+        f"{args.events} events -> {records} records, {len(data) / 1e6:.1f} MB"
+    print(f"stream: {stream}; live stages: {args.live_events} events per emulator")
+    print(f"{'stage':<20}{'records/sec':>12}{'peak RSS MiB':>14}{'CPU s/100k':>12}")
+    connections = connection_stream(min(args.events, 20000)) if "decode-71" in stages \
+        else (b"", 0)
+    in_memory: dict[str, Callable[[], Row]] = {
+        "decode": lambda: bench_decode("decode", data, records, with_json=False),
+        "decode-71": lambda: bench_decode("decode-71", *connections, with_json=False),
+        "decode+json": lambda: bench_decode("decode+json", data, records, with_json=True),
+        # Last: it holds every decoded record at once.
+        "decorate": lambda: bench_decorate(data, records),
+    }
+    live: dict[str, Callable[[Fmcs], list[Row]]] = {
+        "emulator": bench_emulator,
+        "end-to-end": lambda fmcs: bench_end_to_end(fmcs, args.formats),
+        "scaling": lambda fmcs: bench_scaling(fmcs, args.fmcs),
+    }
+    emulators = {"emulator": 1, "end-to-end": 1, "scaling": max(args.fmcs)}  # how many each needs
     results = {}
-    for name, run in rows:
-        if args.only and name != args.only:
-            continue
-        cpu_before = cpu_seconds()
-        rate = run()
-        results[name] = {"records_per_sec": round(rate), "peak_rss_mib": round(peak_mib(), 1),
-                         "cpu_seconds": round(cpu_seconds() - cpu_before, 3)}
-        print(f"{name:<14}{rate:>14,.0f}{peak_mib():>14.1f}", flush=True)
+    with contextlib.ExitStack() as stack:
+        fmcs = None
+        wanted = max((emulators[stage] for stage in stages if stage in LIVE), default=0)
+        for stage in stages:
+            if stage in LIVE:
+                if fmcs is None:
+                    fmcs = Fmcs(stack, wanted, args.live_events)
+                rows = live[stage](fmcs)
+            else:
+                cpu_before = cpu_seconds()
+                row = in_memory[stage]()
+                row.cpu_seconds = cpu_seconds() - cpu_before
+                row.peak_rss_mib = peak_mib()
+                rows = [row]
+            for row in rows:
+                results[row.name] = report(row)
     if args.json:
-        print(json.dumps({"events": args.events, "results": results}))
+        print(json.dumps({"events": args.events, "live_events": args.live_events,
+                          "results": results}))
     return 0
+
+
+def report(row: Row) -> dict:
+    per_100k = None if row.cpu_seconds is None or not row.records \
+        else row.cpu_seconds / row.records * 100_000
+    rss = "-" if row.peak_rss_mib is None else f"{row.peak_rss_mib:.1f}"
+    cpu = "-" if per_100k is None else f"{per_100k:.2f}"
+    print(f"{row.name:<20}{row.rate:>12,.0f}{rss:>14}{cpu:>12}", flush=True)
+    return {"records_per_sec": round(row.rate), "records": row.records,
+            "seconds": round(row.seconds, 3),
+            "peak_rss_mib": None if row.peak_rss_mib is None else round(row.peak_rss_mib, 1),
+            "cpu_seconds": None if row.cpu_seconds is None else round(row.cpu_seconds, 3),
+            "cpu_seconds_per_100k": None if per_100k is None else round(per_100k, 3)}
 
 
 if __name__ == "__main__":

@@ -61,10 +61,10 @@ from estreamer.protocol.layout import (
 from estreamer.protocol.records import encode_record
 from estreamer.protocol.tables import RECORDS
 
-RENDER_CACHE_ENTRIES = 400_000
-"""The most renders a history keeps (about 250 MB at ~600 bytes each with their ledger
-rows), so a long live run cannot grow without bound; past it, records are encoded on every
-send. It holds a 250,000-event history in one block version."""
+RENDER_CACHE_ENTRIES = 200_000
+"""The most renders a history keeps (~175 MB with their ledger rows), so a long live run
+cannot grow without bound; past it, records are encoded on every send. That holds the whole
+of a ~130,000-event history (~1.45 records per event) in one block version."""
 
 # -- what can be rendered in which version ----------------------------------------------------
 

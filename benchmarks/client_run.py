@@ -1,0 +1,91 @@
+"""One client run for the benchmarks, in a process of its own so that its peak RSS and CPU
+time are the client's alone (not the benchmark's streams, not the emulator's work):
+
+    python -m benchmarks.client_run CONFIG RECORDS...   (password: ESTREAMER_PKCS12_PASSWORD)
+
+Every FMC of CONFIG at once, one runner thread each as `estreamer run` has them, each until
+it has handled the RECORDS given for it (the whole history its emulator sends), or has been
+idle for IDLE seconds (then the count falls short, and the benchmark says so). Prints one
+JSON line: records handled, seconds from the first record to the last (over all FMCs), CPU
+seconds of the run and the process's peak RSS in MiB."""
+
+import json
+import logging
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+IDLE = 5.0
+
+
+def main(argv: list[str]) -> int:
+    from estreamer.config import load_config, resolve_password
+    from estreamer.job import build_runner
+
+    settings = load_config(argv[0])
+    expected = [int(n) for n in argv[1:]]
+    logging.disable(logging.INFO)
+    stamps: list[list[float]] = []  # per FMC: [first, last]; a thread writes only its own
+    runners = []
+    for server in settings.servers:
+        stamp = [0.0, 0.0]
+        stamps.append(stamp)
+        runners.append(build_runner(settings, resolve_password(settings, server),
+                                    on_record=_stamper(stamp), max_retries=0, server=server))
+    results = []
+    # Stopping at the count, not after an idle spell, keeps waiting out of the CPU time.
+    threads = [threading.Thread(target=lambda r=runner, n=n: results.append(
+        r.run(max_records=n, stop_when_idle=IDLE)))
+        for runner, n in zip(runners, expected, strict=True)]
+    cpu = _cpu_seconds()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cpu = _cpu_seconds() - cpu
+    if len(results) != len(runners):
+        return 1  # a runner raised: its thread printed why
+    seen = [s for s in stamps if s[0]]
+    print(json.dumps({
+        "records": sum(r.handled for r in results),
+        "seconds": max(s[1] for s in seen) - min(s[0] for s in seen) if seen else 0.0,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": _peak_rss_mib(),
+    }))
+    return 0
+
+
+def _stamper(stamp: list[float]):
+    def on_record(_record: object) -> None:
+        now = time.perf_counter()
+        if not stamp[0]:
+            stamp[0] = now
+        stamp[1] = now
+    return on_record
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS. On Linux ru_maxrss would not do: it survives fork and exec,
+    so a child starts with its parent's peak (the benchmark's, with its streams in memory);
+    VmHWM belongs to the memory map that exec made fresh."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -146,8 +146,11 @@ class Pipeline:
         """Take one record; True if it goes to the outputs (not a duplicate, not filtered)."""
         stats = self.stats
         stats.received += 1
-        digest = record.digest
-        if digest is not None and self.bookmark.is_duplicate(record.archive_timestamp, digest):
+        second = record.archive_timestamp
+        raw = record.raw
+        # By the wire bytes where the record has them: its digest is only taken if needed.
+        if second is not None and second == self.bookmark.timestamp and self.bookmark.is_duplicate(
+                second, None if raw is not None else record.digest, raw):
             stats.duplicates += 1
             return False
         if record.error is not None:
@@ -167,8 +170,11 @@ class Pipeline:
             stats.written += 1
         else:
             stats.filtered += 1
-        if record.archive_timestamp is not None:
-            self.bookmark.advance(record.archive_timestamp, digest)
+        if second is not None:
+            if raw is not None:
+                self.bookmark.advance(second, raw=raw)
+            else:
+                self.bookmark.advance(second, record.digest)
         return wanted
 
     def flush_batch(self) -> None:

@@ -211,3 +211,39 @@ def test_failed_rename_keeps_the_old_file_and_removes_the_temp(tmp_path):
 def test_repr_is_short(tmp_path):
     b = Bookmark(Path("/x/b.dat"), T, [digest(1)])
     assert repr(b) == f"Bookmark('/x/b.dat', timestamp={T}, keys=1)"
+
+
+def wire(n: int, ts: int = T) -> bytes:
+    return encode_record(123, {"id": n, "name": f"sensor-{n}"}, archive_timestamp=ts)
+
+
+def test_records_given_by_their_bytes_are_hashed_only_when_their_second_is_kept(tmp_path):
+    """Digests are taken lazily: a second that is over before the save costs no hashing,
+    yet the saved file holds the same digests as if each had been hashed at once, and a
+    record given twice is a duplicate either way."""
+    b = Bookmark(tmp_path / "b.dat")
+    b.advance(T, raw=wire(1))
+    assert b.is_duplicate(T, None, wire(1))
+    assert not b.is_duplicate(T, None, wire(2))
+    b.advance(T + 1, raw=wire(2, T + 1))  # T is over: wire(1) is never hashed
+    b.advance(T + 1, raw=wire(3, T + 1))
+    b.save()
+    saved = json.loads((tmp_path / "b.dat").read_text())
+    assert saved["timestamp"] == T + 1
+    assert saved["keys"] == sorted([digest(2, T + 1), digest(3, T + 1)])
+    # Reloaded (a restart): the resent records are known by their digests.
+    again = Bookmark.load(tmp_path / "b.dat")
+    assert again.is_duplicate(T + 1, None, wire(3, T + 1))
+    assert not again.is_duplicate(T + 1, None, wire(4, T + 1))
+
+
+def test_a_crowded_second_is_hashed_as_it_goes(tmp_path, monkeypatch):
+    from estreamer.client import bookmark as module
+
+    monkeypatch.setattr(module, "UNHASHED_LIMIT", 3)
+    b = Bookmark(tmp_path / "b.dat")
+    for n in range(7):
+        b.advance(T, raw=wire(n))
+    assert len(b._unhashed) < 3  # bounded memory: the bytes were let go once hashed
+    assert all(b.is_duplicate(T, None, wire(n)) for n in range(7))
+    assert b.keys == {digest(n) for n in range(7)}

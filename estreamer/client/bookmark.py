@@ -39,10 +39,12 @@ from typing import Any
 
 from estreamer.atomic import stale_temps, write_atomically
 from estreamer.errors import EstreamerError
+from estreamer.protocol.records import record_digest
 
 log = logging.getLogger("Bookmark")
 
 _MAX_TIMESTAMP = 0xFFFFFFFF  # the protocol's timestamps are 32-bit
+UNHASHED_LIMIT = 4096  # records of one second held as bytes before their digests are taken
 
 
 class BookmarkError(EstreamerError):
@@ -66,6 +68,11 @@ class Bookmark:
         self.path = Path(path)
         self.timestamp = timestamp
         self._keys: set[str] = set(keys)
+        # Wire bytes of records written at `timestamp` whose digests are not taken yet: in a
+        # catch-up most seconds are over before the next save, and their records need no
+        # digest at all; a record sent twice is still caught, by its bytes. Bounded: past
+        # UNHASHED_LIMIT they are hashed on the spot.
+        self._unhashed: set[bytes] = set()
         self.outputs: dict[str, tuple[str, int]] = dict(outputs or {})
         self._dirty = False
 
@@ -76,7 +83,13 @@ class Bookmark:
     @property
     def keys(self) -> frozenset[str]:
         """Digests of the records already written at `timestamp`."""
+        self._settle()
         return frozenset(self._keys)
+
+    def _settle(self) -> None:
+        if self._unhashed:
+            self._keys.update(map(record_digest, self._unhashed))
+            self._unhashed = set()
 
     @property
     def dirty(self) -> bool:
@@ -118,26 +131,46 @@ class Bookmark:
         """Whether this record was already written (it is one the FMC resent after a
         restart). The digest covers the record header, archive timestamp included, so a
         digest can only match a record of the bookmarked second."""
+        self._settle()
         return digest in self._keys
 
-    def is_duplicate(self, archive_timestamp: int | None, digest: str | None) -> bool:
-        """`seen_in_last_second`, for callers that hold the record's timestamp too."""
-        return (archive_timestamp is not None and digest is not None
-                and archive_timestamp == self.timestamp and digest in self._keys)
+    def is_duplicate(self, archive_timestamp: int | None, digest: str | None,
+                     raw: bytes | None = None) -> bool:
+        """`seen_in_last_second`, for callers that hold the record's timestamp too, and
+        perhaps its wire bytes instead of its digest (hashed only if the digests of this
+        second must be looked at: those of a saved bookmark, or past UNHASHED_LIMIT)."""
+        if archive_timestamp is None or archive_timestamp != self.timestamp:
+            return False
+        if raw is not None:
+            if raw in self._unhashed:
+                return True
+            if not self._keys:
+                return False
+            digest = record_digest(raw)
+        return digest is not None and digest in self._keys
 
-    def advance(self, archive_timestamp: int | None, digest: str | None) -> None:
-        """Count one written record. Only moves forward: an older timestamp changes nothing,
-        the same one adds the digest, a newer one starts a new second. Records without an
-        archive timestamp (metadata) never move it: their 0 would mean "from the start"."""
+    def advance(self, archive_timestamp: int | None, digest: str | None = None,
+                raw: bytes | None = None) -> None:
+        """Count one written record, by its digest or by its wire bytes (`raw`: hashed only
+        if this second is still the newest when the digests are needed). Only moves
+        forward: an older timestamp changes nothing, the same one adds the record, a newer
+        one starts a new second. Records without an archive timestamp (metadata) never move
+        it: their 0 would mean "from the start"."""
         if archive_timestamp is None:
             return
         if self.timestamp is None or archive_timestamp > self.timestamp:
             self.timestamp = archive_timestamp
             self._keys = set()
+            self._unhashed = set()
             self._dirty = True
         elif archive_timestamp < self.timestamp:
             return
-        if digest is not None and digest not in self._keys:
+        if raw is not None:
+            self._unhashed.add(raw)
+            self._dirty = True
+            if len(self._unhashed) >= UNHASHED_LIMIT:
+                self._settle()
+        elif digest is not None and digest not in self._keys:
             self._keys.add(digest)
             self._dirty = True
 
@@ -155,7 +188,7 @@ class Bookmark:
         old one, fsync the directory so the rename itself survives a power cut."""
         if not self._dirty:
             return
-        data: dict[str, Any] = {"timestamp": self.timestamp, "keys": sorted(self._keys)}
+        data: dict[str, Any] = {"timestamp": self.timestamp, "keys": sorted(self.keys)}
         if self.outputs:
             data["outputs"] = {key: list(at) for key, at in sorted(self.outputs.items())}
         if self.timestamp is not None:

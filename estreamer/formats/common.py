@@ -11,6 +11,7 @@ its metadata cache has no entry."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,9 +38,19 @@ def get(event: Mapping[str, Any], path: str) -> Any:
     or None."""
     if "." not in path:
         return event.get(path)
-    value: Any = event
-    for part in path.split("."):
-        if isinstance(value, Mapping):
+    return walk(event, _parts(path))
+
+
+@functools.cache
+def _parts(path: str) -> tuple[str, ...]:
+    # Paths come from the format tables and code, a small fixed set: split each once.
+    return tuple(path.split("."))
+
+
+def walk(value: Any, parts: tuple[str, ...]) -> Any:
+    """`get` for a path already split: each part a key of a mapping or a list position."""
+    for part in parts:
+        if type(value) is dict or isinstance(value, Mapping):
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit():
             # `vpn_sessions.0.client_ip`: an item of a list by position.
@@ -49,9 +60,11 @@ def get(event: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+@functools.cache
 def name_keys(field: str) -> tuple[str, ...]:
     """The keys the decorator may have put the name of `field` under, best first. For a
-    nested field (`discovery_header.device_id`) the name may sit next to it or at the top."""
+    nested field (`discovery_header.device_id`) the name may sit next to it or at the top.
+    Cached: a pure function of the name, asked for every field of every record."""
     leaf = field.rsplit(".", 1)[-1]
     stem = leaf
     for suffix in ("_uuid", "_id"):
@@ -64,11 +77,17 @@ def name_keys(field: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+@functools.cache
+def _name_paths(field: str) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    # Each name key with its path split (None for a top-level key, read with one `get`).
+    return tuple((key, _parts(key) if "." in key else None) for key in name_keys(field))
+
+
 def name_of(event: Mapping[str, Any], field: str) -> Any:
     """The decorator's name for `field`, or None when it added none."""
-    for key in name_keys(field):
-        value = get(event, key)
-        if value not in (None, ""):
+    for key, parts in _name_paths(field):
+        value = event.get(key) if parts is None else walk(event, parts)
+        if value is not None and value != "":
             return value
     return None
 
@@ -76,7 +95,9 @@ def name_of(event: Mapping[str, Any], field: str) -> Any:
 def named(event: Mapping[str, Any], field: str) -> Any:
     """The name for `field` if known, else its id (None when the field is absent)."""
     name = name_of(event, field)
-    return name if name is not None else get(event, field)
+    if name is not None:
+        return name
+    return event.get(field) if "." not in field else walk(event, _parts(field))
 
 
 # Where each record family keeps its event time; the first present and non-zero wins, and
@@ -94,18 +115,24 @@ _MICRO_KEYS = ("event_microsecond", "discovery_header.event_microsecond")
 
 def event_time(event: Mapping[str, Any]) -> tuple[int, int]:
     """(UNIX seconds, microseconds) of the event; (0, 0) when it carries no time at all."""
-    for key in _SECOND_KEYS:
-        second = get(event, key)
+    # _SECOND_KEYS and _MICRO_KEYS in order, with the header looked up once.
+    g = event.get
+    header = g("discovery_header")
+    if not isinstance(header, Mapping):
+        header = _NO_HEADER
+    for second in (g("event_second"), header.get("event_second"), g("file_event_timestamp"),
+                   g("malware_event_timestamp"), g("correlation_event_second"), g("timestamp")):
         if isinstance(second, int) and second > 0:
-            micro = 0
-            for mkey in _MICRO_KEYS:
-                value = get(event, mkey)
-                if isinstance(value, int) and value > 0:
-                    micro = value
-                    break
-            return second, micro
-    archive = event.get("archive_timestamp")
+            micro = g("event_microsecond")
+            if isinstance(micro, int) and micro > 0:
+                return second, micro
+            micro = header.get("event_microsecond")
+            return second, micro if isinstance(micro, int) and micro > 0 else 0
+    archive = g("archive_timestamp")
     return (archive, 0) if isinstance(archive, int) and archive > 0 else (0, 0)
+
+
+_NO_HEADER: Mapping[str, Any] = {}
 
 
 # IANA protocol numbers → the names FMC shows and the Splunk add-on's ip_protos lookup expects.

@@ -1,6 +1,7 @@
 """Benchmarks: records/sec, peak memory and CPU per 100k records of each stage, as a table.
 
-    ./run bench [--events N] [--live-events N] [--only STAGE] [--json]
+    ./run bench [--events N] [--live-events N] [--only STAGE] [--formats F,..] [--fmcs N,..]
+                [--json]
 
 In memory, one process (RSS and CPU: the benchmark process's own):
 - decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
@@ -22,14 +23,15 @@ Peak memory is max RSS (ru_maxrss, /proc VmHWM for the emulator), so the in-memo
 run smallest-footprint first. Not timed tests: numbers for the issue notes."""
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -127,7 +129,8 @@ class Fmcs:
     sent its whole history once before a client is timed against it (`warm`), so it sends
     from its render cache as fast as TLS on loopback goes, far above the client's rate."""
 
-    def __init__(self, stack: contextlib.ExitStack, count: int, events: int):
+    def __init__(self, stack: contextlib.ExitStack, count: int, events: int,
+                 workers: int | None = None):
         from estreamer.certs import init_certs
         from estreamer.config import load_config
         from estreamer.tls import client_context
@@ -141,6 +144,7 @@ class Fmcs:
         probe = client_config(self.workdir, [self.emulators[0].port], self.certs.client_pkcs12)
         self.flags = load_config(probe).request_flags()
         self.records: dict[int, int] = {}  # emulator index → records in a whole stream
+        self.workers = workers
 
     def read(self, index: int) -> tuple[int, float]:
         """One whole stream from emulator `index` by a bare TLS reader: (records, seconds)."""
@@ -154,11 +158,9 @@ class Fmcs:
     def warm(self, count: int) -> None:
         """The first `count` emulators, all that are still cold at once."""
         cold = [i for i in range(count) if i not in self.records]
-        threads = [threading.Thread(target=self.read, args=(i,)) for i in cold]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        if cold:
+            with concurrent.futures.ThreadPoolExecutor(len(cold)) as pool:
+                list(pool.map(self.read, cold))  # re-raises a reader's failure here
 
     def client(self, name: str, count: int, adapter: str) -> Row:
         """The real client (its own process, `benchmarks/client_run.py`) against the first
@@ -169,7 +171,8 @@ class Fmcs:
         with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
             config = client_config(
                 Path(tmp), [e.port for e in self.emulators[:count]], self.certs.client_pkcs12,
-                adapter=adapter, uri=f"relfile:///out/{{host}}-{{port}}/encore.{{0}}.{adapter}")
+                adapter=adapter, uri=f"relfile:///out/{{host}}-{{port}}/encore.{{0}}.{adapter}",
+                workers=self.workers)
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.client_run", str(config),
                  *(str(self.records[i]) for i in range(count))],
@@ -247,15 +250,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fmcs", default=FMC_COUNTS,
                         type=listed(int, lambda n: n >= 1, "counts ≥ 1"),
                         help="scaling: emulator counts, comma-separated (default: 1,2,4)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="end-to-end and scaling: the client's workerProcesses "
+                             "(default: the default config's)")
     parser.add_argument("--json", action="store_true",
                         help="also print one machine-readable JSON line with the results")
     args = parser.parse_args(argv)
     stages = [args.only] if args.only else list(STAGES)
 
-    live_only = all(stage in LIVE for stage in stages)
-    # Held through the in-memory stages, so not built when none runs (their peak RSS).
-    data, records = (b"", 0) if live_only else server_stream(args.events)
-    stream = "not built (live stages only)" if live_only else \
+    unused = not {"decode", "decode+json", "decorate"} & set(stages)
+    # Built in a child process: the history behind it is several times the stream's size,
+    # and would set this process's peak RSS before any stage ran.
+    if unused:
+        data, records = b"", 0
+    else:
+        with concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")) as child:
+            data, records = child.submit(server_stream, args.events).result()
+    stream = "not used" if unused else \
         f"{args.events} events -> {records} records, {len(data) / 1e6:.1f} MB"
     print(f"stream: {stream}; live stages: {args.live_events} events per emulator")
     print(f"{'stage':<20}{'records/sec':>12}{'peak RSS MiB':>14}{'CPU s/100k':>12}")
@@ -281,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         for stage in stages:
             if stage in LIVE:
                 if fmcs is None:
-                    fmcs = Fmcs(stack, wanted, args.live_events)
+                    fmcs = Fmcs(stack, wanted, args.live_events, args.workers)
                 rows = live[stage](fmcs)
             else:
                 cpu_before = cpu_seconds()

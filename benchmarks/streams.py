@@ -106,14 +106,17 @@ def emulator_processes(cert_dir: Path, seeds: Sequence[int], *, rate: float,
 
 def client_config(workdir: Path, ports: Sequence[int], pkcs12: Path, *, adapter: str = "json",
                   uri: str = "relfile:///out/{host}-{port}/encore.{0}.json",
-                  max_logs: int = 1_000_000) -> Path:
+                  max_logs: int = 1_000_000, workers: int | None = None) -> Path:
     """An eNcore-style config streaming from every port (several: one process, one thread
-    per FMC, as `estreamer run` does) into files under `workdir/out`; returns its path."""
+    per FMC, as `estreamer run` does) into files under `workdir/out`; returns its path.
+    `workers`: `workerProcesses` (None: the default config's)."""
     from estreamer.config import default_config
 
     config = default_config("127.0.0.1", ports[0], pkcs12, adapter=adapter, start=0, uri=uri,
                             log_filepath="", max_logs=max_logs)
     config["responseTimeout"] = 0.2
+    if workers is not None:
+        config["workerProcesses"] = workers
     servers = config["subscription"]["servers"]
     servers += [dict(servers[0], port=port) for port in ports[1:]]
     path = workdir / "estreamer.conf"

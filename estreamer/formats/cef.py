@@ -22,6 +22,7 @@ Signature IDs are eNcore's: `RNA:1003:1`, `INTRUSION:400:<gid>:<sid>`, `File:500
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -359,18 +360,42 @@ def cef_parts(event: Mapping[str, Any]) -> tuple[str, str, int, dict[str, Any]]:
     return sig, name, max(0, min(10, int(severity))), dict(sorted(kept.items()))
 
 
+_ESCAPED: dict[str, str] = {}
+_ESCAPED_MAX = 1 << 16  # values kept; the cache starts over when full (URLs are unique)
+
+
+def _escaped(text: str) -> str:
+    escaped = escape_value(text)
+    if len(_ESCAPED) >= _ESCAPED_MAX:
+        _ESCAPED.clear()
+    _ESCAPED[text] = escaped
+    return escaped
+
+
+@functools.lru_cache(maxsize=1024)
+def _stamp(second: int) -> str:
+    return time.strftime("%b %d %H:%M:%S", time.gmtime(second))
+
+
+_HEADER = "|".join(escape_header(x) for x in ("CEF:0", VENDOR, PRODUCT, PRODUCT_VERSION))
+
+
 def make_cef(hostname: str | None = None) -> Callable[[dict[str, Any]], bytes]:
     """A CEF formatter whose syslog prefix names `hostname` (default: this host)."""
     host = hostname or socket.gethostname() or "-"
+    prefix = f"<{SYSLOG_PRI}>"
 
     def format_cef(event: dict[str, Any]) -> bytes:
         sig, name, severity, ext = cef_parts(event)
         second, _ = event_time(event)
-        stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(second))
-        header = "|".join(escape_header(x) for x in (
-            "CEF:0", VENDOR, PRODUCT, PRODUCT_VERSION, sig, name, severity))
-        body = " ".join(f"{k}={escape_value(v)}" for k, v in ext.items())
-        return f"<{SYSLOG_PRI}>{stamp} {host} {header}|{body}".encode()
+        # Ints need no escaping and most strings (names, addresses) repeat: both fast.
+        body = " ".join([
+            f"{k}={v}" if type(v) is int
+            else f"{k}={_ESCAPED.get(v) or _escaped(v)}" if type(v) is str
+            else f"{k}={escape_value(v)}"
+            for k, v in ext.items()])
+        return (f"{prefix}{_stamp(second)} {host} {_HEADER}|{escape_header(sig)}|"
+                f"{escape_header(name)}|{severity}|{body}").encode()
 
     return format_cef
 

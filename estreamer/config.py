@@ -228,7 +228,8 @@ class Settings:
     filter: RecordFilter = RecordFilter()
     logging: LoggingSettings = LoggingSettings()
     monitor: MonitorSettings = MonitorSettings()
-    worker_processes: int = 4
+    # Processes that decode, decorate and format (estreamer.parallel); 1: the runner's own.
+    worker_processes: int = 1
     enabled: bool = True
     bookmark_directory: Path | None = None  # None: the config file's directory
     # Reconnecting (see estreamer.client.runner): the first wait after a failure, the
@@ -629,7 +630,7 @@ def settings_from_dict(data: Any, file: Path) -> Settings:
         filter=record_filter,
         logging=logging_settings,
         monitor=monitor,
-        worker_processes=top.get("workerProcesses", _int(1, 64), 4),
+        worker_processes=top.get("workerProcesses", _int(1, 64), 1),
         enabled=top.get("enabled", _bool, True),
         bookmark_directory=top.get("bookmarkDirectory", _path(base), None),
         reconnect_delay=top.get("reconnectDelay", _seconds, 2.0),
@@ -914,7 +915,7 @@ def default_config(
             },
             "servers": [server],
         },
-        "workerProcesses": 4,
+        "workerProcesses": 1,
     }
     if bookmark_directory is not None:
         config["bookmarkDirectory"] = os.fspath(bookmark_directory)

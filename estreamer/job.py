@@ -1,6 +1,7 @@
 """Assemble the main job from settings: TLS context, bookmark, outputs, pipeline, runner."""
 
 import logging
+import os
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from estreamer.errors import ConfigError
 from estreamer.formats import get_formatter
 from estreamer.metadata import MetadataCache, metadata_path
 from estreamer.outputs import open_output
+from estreamer.parallel import ParallelPipeline, WorkerSpec, checked_workers
 from estreamer.pipeline import Decorator, Pipeline, RecordSelector, Sink
 from estreamer.protocol.flags import LATEST_EVENTS
 from estreamer.protocol.records import Record
@@ -61,10 +63,34 @@ def build_runner(
         metadata_path(settings.bookmark_dir(), server.host, server.port),
         tag=_tag_fmc(server.label) if several else None,
         extra_sinks=extra_sinks, commit_interval=commit_interval)
+    workers = checked_workers(settings.worker_processes, os.cpu_count())
+    if workers > 1 and _parallel_ok(pipeline, on_record):
+        pipeline = ParallelPipeline(pipeline, workers, WorkerSpec(
+            formats=tuple(dict.fromkeys(sink.format_name for sink in pipeline.sinks)),
+            record_filter=settings.filter,
+            metadata_file=metadata_path(settings.bookmark_dir(), server.host, server.port),
+            fmc_label=server.label if several else None))
+        log.info("Decoding in %d worker processes.", workers)
     return _member_runner(settings, server, context, pipeline,
                           settings.initial_timestamp(bookmark.timestamp), stop=stop,
                           max_retries=max_retries, on_record=on_record,
                           first_retry_delay=first_retry_delay)
+
+
+def _parallel_ok(pipeline: Pipeline, on_record: Callable[[Record], None] | None) -> bool:
+    """Whether this pipeline's per-record work can move to worker processes: only lines
+    from the named formats travel back (a caller's own formatter or a per-record callback
+    needs the records here), and Kafka keys its messages by event fields."""
+    reasons = []
+    if on_record is not None:
+        reasons.append("a per-record callback is set")
+    if any(sink.formatter is not get_formatter(sink.format_name) for sink in pipeline.sinks):
+        reasons.append("an output has its own formatter")
+    if pipeline._keyed:
+        reasons.append("Kafka outputs key their messages by event fields")
+    if reasons:
+        log.warning("workerProcesses: decoding in this process (%s).", "; ".join(reasons))
+    return not reasons
 
 
 def build_ha_runner(

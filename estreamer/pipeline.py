@@ -195,6 +195,11 @@ class Pipeline:
         for name in pending:
             pending[name] = []
 
+    def take_lines(self, format_name: str, lines: list[bytes]) -> None:
+        """Lines formatted elsewhere (estreamer.parallel's workers), written with the next
+        batch as if `handle` had made them."""
+        self._pending[format_name] += lines
+
     def maybe_commit(self) -> None:
         self.flush_batch()
         if self.clock() - self._last_commit >= self.commit_interval:

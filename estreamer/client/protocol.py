@@ -57,7 +57,17 @@ class BundleReceived:
     records: int
 
 
-SessionEvent = Record | ServerError | SessionFailed | StreamFault | Notice | BundleReceived
+@dataclass(frozen=True, slots=True)
+class RawRecords:
+    """The records of one bundle (or Event Data message) still as bytes, with their stream
+    offsets: what a session made with `decode_records=False` gives instead of Records."""
+
+    records: tuple[bytes, ...]
+    offsets: tuple[int, ...]
+
+
+SessionEvent = (Record | ServerError | SessionFailed | StreamFault | Notice | BundleReceived
+                | RawRecords)
 
 
 class ClientSession:
@@ -68,15 +78,17 @@ class ClientSession:
         events: Iterable[tuple[int, int]] = (),
         max_body: int = DEFAULT_MAX_BODY,
         tap: Callable[[str, bytes], None] | None = None,
+        decode_records: bool = True,
     ):
         """`tap`, when given, sees every byte sent ("->") and received ("<-"): the
-        VERBOSE/TRACE wire log (client/wirelog.py)."""
+        VERBOSE/TRACE wire log (client/wirelog.py). `decode_records=False`: records come
+        as `RawRecords`, one per bundle, for decoding elsewhere (estreamer.parallel)."""
         self.tap = tap
         self.initial_timestamp = initial_timestamp
         self.flags = RequestFlags(flags)
         self.events = tuple(events)
         self.state = State.NEW
-        self.decoder = StreamDecoder(max_body)
+        self.decoder = StreamDecoder(max_body, decode_records)
         self.keepalives = 0
         self._outgoing = bytearray()
 
@@ -117,8 +129,12 @@ class ClientSession:
                 events.append(
                     BundleReceived(event.connection_id, event.sequence, len(event.records))
                 )
+                if not self.decoder.decode_records and event.records:
+                    events.append(RawRecords(event.records, event.item_offsets))
             elif kind is EventData:
                 self._outgoing += encode_null()
+                if not self.decoder.decode_records:
+                    events.append(RawRecords((event.record,), (event.offset + 8,)))
             elif kind is Null:
                 self.keepalives += 1
             elif kind is StreamingInformation:

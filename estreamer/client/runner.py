@@ -41,6 +41,7 @@ from estreamer.client.connection import Connection, ConnectionClosed
 from estreamer.client.protocol import (
     BundleReceived,
     ClientSession,
+    RawRecords,
     ServerError,
     SessionFailed,
 )
@@ -372,7 +373,9 @@ class Runner:
         self, max_records: int | None, deadline: float | None, stop_when_idle: float | None
     ) -> str:
         initial = self.initial_timestamp()
-        session = ClientSession(initial, self.flags, self.events, tap=wire_tap())
+        session = ClientSession(initial, self.flags, self.events, tap=wire_tap(),
+                                decode_records=not getattr(self.pipeline, "decodes_elsewhere",
+                                                           False))
         connection = Connection(
             self.host,
             self.port,
@@ -411,6 +414,16 @@ class Runner:
                             self.newest = stamp
                         if pipeline.handle(event) and self.on_record is not None:
                             self.on_record(event)
+                        if max_records is not None and pipeline.stats.received >= max_records:
+                            return "record limit reached"
+                        continue
+                    if kind is RawRecords:  # workerProcesses: see estreamer.parallel
+                        types, stamp = pipeline.handle_raw(event.records, event.offsets)
+                        got_response = self.streamed = self._progress = True
+                        last_data = last_record = now
+                        self.counts.update(types)
+                        if stamp is not None and (self.newest is None or stamp > self.newest):
+                            self.newest = stamp
                         if max_records is not None and pipeline.stats.received >= max_records:
                             return "record limit reached"
                         continue

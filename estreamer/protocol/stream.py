@@ -35,8 +35,11 @@ Event = Message | Record | StreamFault | Notice
 
 
 class StreamDecoder:
-    def __init__(self, max_body: int = DEFAULT_MAX_BODY):
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY, decode_records: bool = True):
+        """`decode_records=False` leaves the records of Event Data and bundles as bytes in
+        their messages (for a caller that decodes them elsewhere: estreamer.parallel)."""
         self.framer = Framer(max_body)
+        self.decode_records = decode_records
         self.failed = False
         self._noticed: set[str] = set()
 
@@ -62,6 +65,8 @@ class StreamDecoder:
                 events.append(StreamFault(exc.args[0], frame.offset))
                 continue
             events.append(message)
+            if not self.decode_records:
+                continue
             if type(message) is MessageBundle:
                 append = events.append
                 for raw, offset in zip(message.records, message.item_offsets, strict=True):

@@ -1,0 +1,320 @@
+"""Decode, decorate and format in worker processes (`workerProcesses` above 1).
+
+One FMC's stream is one TLS connection, so the connection, the bookmark, the outputs and
+every commit stay in the runner's process; what costs CPU per record (decoding, names from
+metadata, formatting) moves to worker processes, each a Python of its own with its own GIL.
+
+The runner's process reads each record's header only (type, archive timestamp), drops the
+records the FMC resent, moves the in-memory bookmark, and hands each bundle's records to the
+next worker in turn. Results are taken back strictly in the order the bundles came, so the
+outputs get the same lines in the same order as without workers. A commit first waits for
+every bundle in flight: the saved bookmark never passes a line the outputs have not taken.
+
+Metadata (names for ids) is learnt in stream order by every worker: a bundle's metadata
+records are sent to the other workers before any later bundle, and each worker reads its
+pipe in order. The runner's process decodes the metadata records too (there are few), for
+the metadata cache it saves with each commit, and the records a worker could not decode
+(for the dead-letter file and the decode-error counts).
+
+A worker that dies takes the run down with a sentence saying so; the bookmark stays at the
+last commit, so the next run (after a crash, cut back to it) resends what was in flight."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from estreamer.client.runner import FatalRunError
+from estreamer.config import RecordFilter
+from estreamer.pipeline import Pipeline, RecordSelector, decode_error_kind
+from estreamer.protocol.records import decode_record
+from estreamer.protocol.tables import RECORDS
+
+log = logging.getLogger("Workers")
+
+_HEADER = struct.Struct(">LL")  # the record header: type word, length
+_SECOND = struct.Struct(">L")  # the archive timestamp, in the 16-byte header form
+METADATA_TYPES = frozenset(t for t, layout in RECORDS.items() if layout.category == "metadata")
+IN_FLIGHT_PER_WORKER = 4  # bundles a worker may hold before the runner waits for it
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to turn records into lines, all of it picklable: the formats of
+    the outputs (in sink order, each once), the record filter, the metadata cache file to
+    start from, and the FMC label events carry when several FMCs are configured."""
+
+    formats: tuple[str, ...]
+    record_filter: RecordFilter
+    metadata_file: Path | None
+    fmc_label: str | None
+
+
+# -- the worker side ---------------------------------------------------------------------
+
+
+def _work(conn: Connection) -> None:
+    """A worker's whole life: read its WorkerSpec, then ("learn", raws) and ("work", raws,
+    offsets) messages in order, answering each "work" with (lines by format, written,
+    filtered, bad indices, notes), until ("stop",) or the runner's end of the pipe."""
+    from estreamer.decorate import Decorator
+    from estreamer.formats import get_formatter
+    from estreamer.gctune import tune_for_streaming
+    from estreamer.metadata import MetadataCache
+
+    tune_for_streaming()
+    spec: WorkerSpec = conn.recv()
+    cache = MetadataCache.open(spec.metadata_file) if spec.metadata_file else MetadataCache()
+    decorator = Decorator(cache)
+    selector = RecordSelector(spec.record_filter)
+    formatters = [get_formatter(name) for name in spec.formats]
+    label = spec.fmc_label
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message[0] == "learn":
+            for raw in message[1]:
+                decorator.learn(decode_record(raw))
+            continue
+        if message[0] != "work":
+            return
+        _, raws, offsets = message
+        lines: list[list[bytes]] = [[] for _ in formatters]
+        written = filtered = 0
+        bad: list[int] = []
+        notes: list[tuple[str, str, int]] = []
+        for index, (raw, offset) in enumerate(zip(raws, offsets, strict=True)):
+            record = decode_record(raw, offset)
+            if record.notes:
+                notes += [(key, text, offset) for key, text in record.notes]
+            if record.error is not None:
+                bad.append(index)
+            elif record.category == "metadata":
+                decorator.learn(record)
+            if not selector.wants(record):
+                filtered += 1
+                continue
+            event = decorator(record, record.to_dict())
+            if label is not None:
+                event["fmc"] = label
+            for out, formatter in zip(lines, formatters, strict=True):
+                out.append(formatter(event))
+            written += 1
+        try:
+            conn.send((lines, written, filtered, bad, notes))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the runner is gone (it stopped, or failed and reports why)
+
+
+# -- the runner's side ---------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    worker: int
+    raws: Sequence[bytes]
+    offsets: Sequence[int]
+
+
+class ParallelPipeline:
+    """A `Pipeline` whose per-record work happens in worker processes. The runner hands it
+    whole bundles (`handle_raw`); everything else (`maybe_commit`, `commit`, `close`, the
+    stats, the bookmark, the monitor's view of the outputs) is the inner pipeline's, after
+    the bundles in flight are written."""
+
+    decodes_elsewhere = True  # the runner's sessions hand over RawRecords, not Records
+
+    def __init__(self, inner: Pipeline, workers: int, spec: WorkerSpec):
+        if any(i in inner._keyed for i in range(len(inner.sinks))):
+            raise ValueError("keyed outputs (Kafka) are written by one process only")
+        self.inner = inner
+        self.spec = spec
+        self._conns: list[Connection] = []
+        self._processes: list[subprocess.Popen] = []
+        for _ in range(workers):
+            # A program of its own (not multiprocessing's spawn, which re-imports the
+            # caller's main module, nor fork, unsafe beside the runner's threads).
+            mine, theirs = socket.socketpair()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "estreamer.parallel", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            theirs.close()
+            conn = Connection(mine.detach())
+            self._conns.append(conn)
+            self._processes.append(process)
+            self._send(len(self._conns) - 1, spec)
+        self._next = 0
+        self._in_flight: deque[_Batch] = deque()
+        self._noticed: set[str] = set()
+        self._broken: str | None = None
+
+    # The runner reads these as it would a Pipeline's.
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def workers(self) -> int:
+        return len(self._conns)
+
+    def handle_raw(self, raws: Sequence[bytes], offsets: Sequence[int]) -> tuple[list[int],
+                                                                                   int | None]:
+        """Take one bundle's records: (their record types, the newest archive timestamp)."""
+        inner = self.inner
+        stats, bookmark = inner.stats, inner.bookmark
+        keep_raws: list[bytes] = []
+        keep_offsets: list[int] = []
+        metadata: list[bytes] = []
+        types: list[int] = []
+        newest = None
+        for raw, offset in zip(raws, offsets, strict=True):
+            stats.received += 1
+            second = None
+            record_type = -1
+            if len(raw) >= 8:
+                type_word, length = _HEADER.unpack_from(raw)
+                record_type = type_word & 0xFFFF
+                if len(raw) == length + 16:
+                    second = _SECOND.unpack_from(raw, 8)[0]
+            if second is not None:
+                if second == bookmark.timestamp and bookmark.is_duplicate(second, None, raw):
+                    stats.duplicates += 1
+                    continue
+                bookmark.advance(second, raw=raw)
+                if newest is None or second > newest:
+                    newest = second
+            types.append(record_type)
+            keep_raws.append(raw)
+            keep_offsets.append(offset)
+            if record_type in METADATA_TYPES:
+                metadata.append(raw)
+        if metadata:
+            self._learn(metadata)
+        if keep_raws:
+            self._submit(keep_raws, keep_offsets)
+        self._collect(block=False)
+        return types, newest
+
+    def _learn(self, raws: list[bytes]) -> None:
+        """The runner's own cache (saved with each commit) and every worker but the one the
+        bundle goes to (it learns them in place, in order)."""
+        observe = self.inner.observe
+        for raw in raws:
+            record = decode_record(raw)
+            if observe is not None and record.error is None:
+                observe(record)
+        for n in range(len(self._conns)):
+            if n != self._next:
+                self._send(n, ("learn", raws))
+
+    def _submit(self, raws: list[bytes], offsets: list[int]) -> None:
+        worker = self._next
+        self._next = (worker + 1) % len(self._conns)
+        while len(self._in_flight) >= IN_FLIGHT_PER_WORKER * len(self._conns):
+            self._collect_one()  # backpressure: a slow output slows the runner, not memory
+        self._send(worker, ("work", raws, offsets))
+        self._in_flight.append(_Batch(worker, raws, offsets))
+
+    def _send(self, worker: int, message: tuple) -> None:
+        try:
+            self._conns[worker].send(message)
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
+            self._fail(worker, exc)
+
+    def _collect(self, block: bool) -> None:
+        while self._in_flight:
+            if not block and not self._conns[self._in_flight[0].worker].poll():
+                return
+            self._collect_one()
+
+    def _collect_one(self) -> None:
+        batch = self._in_flight[0]
+        try:
+            lines, written, filtered, bad, notes = self._conns[batch.worker].recv()
+        except (EOFError, ConnectionResetError, OSError) as exc:
+            self._fail(batch.worker, exc)
+        self._in_flight.popleft()
+        inner = self.inner
+        stats = inner.stats
+        stats.written += written
+        stats.filtered += filtered
+        for key, text, offset in notes:
+            if key not in self._noticed:
+                self._noticed.add(key)
+                log.warning("%s (offset %d)", text, offset)
+        for index in bad:
+            # Decoded again here, where the dead-letter file and the counts live.
+            record = decode_record(batch.raws[index], batch.offsets[index])
+            stats.malformed += 1
+            stats.decode_errors[(record.record_type, decode_error_kind(record.error or ""))] += 1
+            log.error("offset %d: record type %d: %s", record.offset, record.record_type,
+                      record.error)
+            if inner.observe is not None:
+                inner.observe(record)
+        for name, out in zip(self.spec.formats, lines, strict=True):
+            inner.take_lines(name, out)
+        inner.flush_batch()
+
+    def _fail(self, worker: int, exc: BaseException) -> None:
+        process = self._processes[worker]
+        try:
+            code = process.wait(0.5)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._broken = (f"worker process {worker} ({process.pid}) "
+                        f"{'exited with ' + str(code) if code is not None else 'stopped answering'}"
+                        f" ({type(exc).__name__}); the bookmark stays at the last commit")
+        raise FatalRunError(self._broken) from exc
+
+    def maybe_commit(self) -> None:
+        self._collect(block=False)
+        self.inner.maybe_commit()
+
+    def commit(self) -> None:
+        if self._broken is not None:
+            raise FatalRunError(self._broken)
+        self._collect(block=True)
+        self.inner.commit()
+
+    def close(self) -> None:
+        try:
+            if self._broken is None:
+                self.commit()
+        finally:
+            self._stop_workers()
+            for output in self.inner.outputs:
+                output.close()
+
+    def _stop_workers(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+            conn.close()
+        for process in self._processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def checked_workers(requested: int, cpus: int | None) -> int:
+    """The workers to start: never more than the machine has cores (eNcore's configs say 4
+    on any machine; more processes than cores only adds hand-offs)."""
+    return max(1, min(requested, cpus or 1))
+
+
+if __name__ == "__main__":  # a worker: python -m estreamer.parallel FD
+    _work(Connection(int(sys.argv[1])))

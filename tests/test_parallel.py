@@ -1,0 +1,157 @@
+"""`workerProcesses`: decoding, names and formatting in worker processes give the same files
+as one process, byte for byte; malformed records still reach the dead-letter file; a worker
+that dies ends the run with a sentence and loses nothing (the next run resends from the
+bookmark); and what cannot run in workers stays in the runner's process, saying why."""
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from estreamer.certs import init_certs
+from estreamer.client.runner import FatalRunError
+from estreamer.config import Secret, default_config, settings_from_dict
+from estreamer.emulator.faults import Fault
+from estreamer.emulator.server import Emulator
+from estreamer.job import build_runner
+from estreamer.parallel import ParallelPipeline, checked_workers
+from estreamer.pipeline import Pipeline
+
+needs_two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                                     reason="workers are capped at the machine's cores")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return init_certs(tmp_path_factory.mktemp("certs"), client_cn="127.0.0.1")
+
+
+def settings_for(directory, port, certs, workers, *, formats=("json",), dead_letter=None):
+    config = default_config("127.0.0.1", port, certs.client_pkcs12, start=0,
+                            uri="relfile:///out/encore.{0}.json", log_filepath="",
+                            max_logs=10**7)
+    outputter = config["handler"]["outputters"][0]
+    config["handler"]["outputters"] = [
+        {**outputter, "adapter": name, "stream": {**outputter["stream"],
+                                                  "uri": f"relfile:///out/encore.{{0}}.{name}"}}
+        for name in formats]
+    config.update(workerProcesses=workers, responseTimeout=0.1)
+    if dead_letter is not None:
+        config["handler"]["deadLetter"] = dead_letter
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "estreamer.conf"
+    path.write_text(json.dumps(config))
+    return settings_from_dict(config, path)
+
+
+def output_files(directory):
+    """Each format's lines (the file names carry the time the file was opened)."""
+    files = sorted((directory / "out").iterdir())
+    assert len({p.suffix for p in files}) == len(files)  # one file each
+    return {p.suffix[1:]: p.read_bytes() for p in files}
+
+
+@needs_two_cores
+def test_workers_write_the_same_files_as_one_process(tmp_path, certs):
+    formats = ("json", "splunk", "cef", "ecs")
+    runs = {}
+    with Emulator(certs.directory, rate=0, seed=11, history_size=3000,
+                  bundle_records=40) as fmc:
+        for workers in (1, 2):
+            settings = settings_for(tmp_path / f"w{workers}", fmc.port, certs, workers,
+                                    formats=formats)
+            runner = build_runner(settings, Secret(certs.password), max_retries=0)
+            assert isinstance(runner.pipeline, ParallelPipeline) == (workers == 2)
+            result = runner.run(stop_when_idle=1.0)
+            runs[workers] = (output_files(tmp_path / f"w{workers}"), result.handled,
+                             runner.pipeline.stats.written)
+    single, parallel = runs[1], runs[2]
+    assert parallel[1:] == single[1:]
+    assert sorted(parallel[0]) == sorted(single[0]) == sorted(formats)
+    for name, data in single[0].items():
+        assert parallel[0][name] == data, name
+    lines = [json.loads(line) for line in single[0]["json"].splitlines()]
+    events = sorted((e["record_type"], e["archive_timestamp"]) for e in lines
+                    if "archive_timestamp" in e)
+    assert events == sorted((r.record_type, r.archive_timestamp) for r in fmc.history.events)
+    # Named from metadata, in the workers as in one process.
+    assert any(e.get("access_control_policy_name") for e in lines)
+
+
+@needs_two_cores
+def test_a_malformed_record_reaches_the_dead_letter_file_from_a_worker(tmp_path, certs, caplog):
+    caplog.set_level(logging.INFO)
+    with Emulator(certs.directory, rate=0, seed=5, history_size=80, bundle_records=20,
+                  faults=[Fault("corrupt-record", 2)]) as fmc:
+        settings = settings_for(tmp_path, fmc.port, certs, 2,
+                                dead_letter="relfile:///dl/{host}.log")
+        runner = build_runner(settings, Secret(certs.password), max_retries=0)
+        runner.run(stop_when_idle=0.5)
+    assert isinstance(runner.pipeline, ParallelPipeline)
+    lines = [json.loads(line) for line in (tmp_path / "dl" / "127.0.0.1.log").read_text()
+             .splitlines()]
+    assert [(x["record_type"], x["error"][:27]) for x in lines] == [
+        (98, "User does not fit its layou")]
+    assert runner.pipeline.stats.malformed == 1
+    faults = [r.getMessage() for r in caplog.records if r.getMessage().startswith("offset ")]
+    assert faults == [f"offset {lines[0]['offset']}: record type 98: {lines[0]['error']}"]
+    events = [json.loads(x) for x in output_files(tmp_path)["json"].splitlines()]
+    assert sum("archive_timestamp" in e for e in events) == len(fmc.history.events)
+
+
+@needs_two_cores
+def test_a_worker_that_dies_ends_the_run_and_the_next_run_loses_nothing(tmp_path, certs):
+    # The first session sends slowly (1 MB/s), so the worker dies mid-stream.
+    with Emulator(certs.directory, rate=0, seed=7, history_size=6000, bundle_records=20,
+                  keepalive_interval=0.2, faults=[Fault("slow", 1, value=1e6)]) as fmc:
+        settings = settings_for(tmp_path, fmc.port, certs, 2)
+        runner = build_runner(settings, Secret(certs.password), max_retries=0,
+                              commit_interval=0.05)
+        victim = runner.pipeline._processes[1]
+        killed = []
+
+        def kill_mid_stream():
+            deadline = time.monotonic() + 30
+            while runner.pipeline.stats.received < 500 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(runner.pipeline.stats.received)
+
+        killer = threading.Thread(target=kill_mid_stream)
+        killer.start()
+        with pytest.raises(FatalRunError, match=r"worker process 1 \(\d+\) exited with -9"):
+            runner.run(stop_when_idle=1.0)
+        killer.join()
+        assert killed
+        # The next run (one process) resumes from the bookmark and cuts the file back to it.
+        settings = settings_for(tmp_path, fmc.port, certs, 1)
+        settings = dataclasses.replace(settings, start=2)
+        build_runner(settings, Secret(certs.password), max_retries=0).run(stop_when_idle=1.0)
+    lines = [json.loads(x) for path in sorted((tmp_path / "out").iterdir())
+             for x in path.read_text().splitlines()]  # the second run opened a new file
+    events = [(e["record_type"], e["archive_timestamp"]) for e in lines
+              if "archive_timestamp" in e]
+    assert sorted(events) == sorted((r.record_type, r.archive_timestamp)
+                                    for r in fmc.history.events)
+
+
+def test_a_per_record_callback_keeps_the_work_in_one_process(tmp_path, certs, caplog):
+    with Emulator(certs.directory, rate=0, seed=5, history_size=20) as fmc:
+        settings = settings_for(tmp_path, fmc.port, certs, 2)
+        seen = []
+        runner = build_runner(settings, Secret(certs.password), max_retries=0,
+                              on_record=seen.append)
+        runner.run(stop_when_idle=0.5)
+    assert type(runner.pipeline) is Pipeline and seen
+    assert "decoding in this process (a per-record callback is set)" in caplog.text
+
+
+def test_never_more_workers_than_cores():
+    assert checked_workers(4, 2) == 2
+    assert checked_workers(1, 8) == 1
+    assert checked_workers(3, None) == 1

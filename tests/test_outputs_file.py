@@ -385,3 +385,21 @@ def test_bad_file_options_in_the_config_file(tmp_path, options, words):
         load_config(path)
     with pytest.raises(ConfigError, match=words):
         open_output("relfile:///x.{0}", options, tmp_path)
+
+
+def test_a_write_that_fails_in_the_writer_thread_fails_the_flush_and_stops_writing(tmp_path):
+    """The bytes go to the file from a thread of the output's own; a failure there (here a
+    descriptor closed under it, as a disk error would) comes back at the next call, and
+    nothing given after it is written: the file holds a prefix, and the commit fails."""
+    out = FileOutput(tmp_path, "f.{0}.log", max_lines=None)
+    out.write([b"first"])
+    out.flush(durable=True)
+    os.close(out._file.fileno())  # the next write(2) fails with EBADF
+    out.write([b"second" * 100_000])  # past the buffer: written by the thread, at once
+    with pytest.raises(OSError, match=r"writing f\.\{0\}\.log failed"):
+        out.flush(durable=True)
+    with pytest.raises(OSError):
+        out.write([b"third"])
+    assert [p.read_bytes() for p in tmp_path.iterdir()] == [b"first\n"]
+    with pytest.raises(OSError):
+        out.close()

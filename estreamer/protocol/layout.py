@@ -118,7 +118,7 @@ class _Memo(dict):
     full it is emptied, so a stream of ever-new values costs a refill, never unbounded
     memory."""
 
-    LIMIT = 1 << 16
+    LIMIT = 1 << 12  # ~3 MiB for the four memos when full (1 << 16: ~48 MiB)
 
     def __init__(self, convert: Callable[[Any], Any]):
         super().__init__()

@@ -17,7 +17,6 @@ import os
 import resource
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,18 +26,17 @@ IDLE = 5.0
 
 def main(argv: list[str]) -> int:
     from estreamer.config import load_config, resolve_password
+    from estreamer.gctune import tune_for_streaming
     from estreamer.job import build_runner
 
     settings = load_config(argv[0])
     expected = [int(n) for n in argv[1:]]
     logging.disable(logging.INFO)
-    stamps: list[list[float]] = []  # per FMC: [first, last]; a thread writes only its own
-    runners = []
-    for server in settings.servers:
-        stamp = [0.0, 0.0]
-        stamps.append(stamp)
-        runners.append(build_runner(settings, resolve_password(settings, server),
-                                    on_record=_stamper(stamp), max_retries=0, server=server))
+    tune_for_streaming()  # as `estreamer run` does
+    # No per-record callback: it would keep the work in this process (see estreamer.job).
+    runners = [build_runner(settings, resolve_password(settings, server), max_retries=0,
+                            server=server)
+               for server in settings.servers]
     results = []
     # Stopping at the count, not after an idle spell, keeps waiting out of the CPU time.
     threads = [threading.Thread(target=lambda r=runner, n=n: results.append(
@@ -55,23 +53,15 @@ def main(argv: list[str]) -> int:
     cpu = _cpu_seconds() - cpu
     if len(results) != len(runners):
         return 1  # a runner raised: its thread printed why
-    seen = [s for s in stamps if s[0]]
+    seen = [r for r in runners if r.first_record_at is not None]
     print(json.dumps({
         "records": sum(r.handled for r in results),
-        "seconds": max(s[1] for s in seen) - min(s[0] for s in seen) if seen else 0.0,
+        "seconds": (max(r.last_record_at for r in seen) - min(r.first_record_at for r in seen)
+                    if seen else 0.0),
         "cpu_seconds": cpu,
         "peak_rss_mib": max(_peak_rss_mib(), sampler.peak_mib),
     }))
     return 0
-
-
-def _stamper(stamp: list[float]):
-    def on_record(_record: object) -> None:
-        now = time.perf_counter()
-        if not stamp[0]:
-            stamp[0] = now
-        stamp[1] = now
-    return on_record
 
 
 def _peak_rss_mib() -> float:

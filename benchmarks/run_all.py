@@ -47,6 +47,7 @@ from benchmarks.streams import (
     server_stream,
 )
 from estreamer.formats.json import format_json
+from estreamer.gctune import tune_for_streaming
 from estreamer.protocol.records import Record
 from estreamer.protocol.stream import StreamDecoder
 
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print one machine-readable JSON line with the results")
     args = parser.parse_args(argv)
     stages = [args.only] if args.only else list(STAGES)
+    tune_for_streaming()  # the in-memory stages run as `estreamer run` does (gctune.py)
 
     unused = not {"decode", "decode+json", "decorate"} & set(stages)
     # Built in a child process: the history behind it is several times the stream's size,

@@ -22,10 +22,12 @@ last commit, so the next run (after a crash, cut back to it) resends what was in
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,6 +122,16 @@ def _work(conn: Connection) -> None:
 # -- the runner's side ---------------------------------------------------------------------
 
 
+def _read_answers(conn: Connection, answers: queue.SimpleQueue) -> None:
+    """Move a worker's answers to a queue until its pipe ends (then the error, last)."""
+    while True:
+        try:
+            answers.put(conn.recv())
+        except (EOFError, OSError) as exc:
+            answers.put(exc)
+            return
+
+
 @dataclass
 class _Batch:
     worker: int
@@ -154,6 +166,18 @@ class ParallelPipeline:
             self._conns.append(conn)
             self._processes.append(process)
             self._send(len(self._conns) - 1, spec)
+        # One reader thread per worker takes its answers off the pipe as they come: a
+        # worker blocked on sending a big answer while the runner blocks on sending it the
+        # next bundle would be a deadlock.
+        self._answers: list[queue.SimpleQueue] = []
+        self._readers: list[threading.Thread] = []
+        for n, conn in enumerate(self._conns):
+            answers: queue.SimpleQueue = queue.SimpleQueue()
+            reader = threading.Thread(target=_read_answers, args=(conn, answers), daemon=True,
+                                      name=f"worker-{n}-answers")
+            reader.start()
+            self._answers.append(answers)
+            self._readers.append(reader)
         self._next = 0
         self._in_flight: deque[_Batch] = deque()
         self._noticed: set[str] = set()
@@ -233,16 +257,16 @@ class ParallelPipeline:
 
     def _collect(self, block: bool) -> None:
         while self._in_flight:
-            if not block and not self._conns[self._in_flight[0].worker].poll():
+            if not block and self._answers[self._in_flight[0].worker].empty():
                 return
             self._collect_one()
 
     def _collect_one(self) -> None:
         batch = self._in_flight[0]
-        try:
-            lines, written, filtered, bad, notes = self._conns[batch.worker].recv()
-        except (EOFError, ConnectionResetError, OSError) as exc:
-            self._fail(batch.worker, exc)
+        answer = self._answers[batch.worker].get()
+        if isinstance(answer, BaseException):
+            self._fail(batch.worker, answer)
+        lines, written, filtered, bad, notes = answer
         self._in_flight.popleft()
         inner = self.inner
         stats = inner.stats
@@ -301,13 +325,18 @@ class ParallelPipeline:
                 conn.send(("stop",))
             except OSError:
                 pass
-            conn.close()
         for process in self._processes:
             try:
                 process.wait(5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        # Closed only once no reader is inside recv() on it: a closed descriptor's number
+        # can be reused at once by anything this process opens.
+        for reader in self._readers:
+            reader.join(5)
+        for conn in self._conns:
+            conn.close()
 
 
 def checked_workers(requested: int, cpus: int | None) -> int:

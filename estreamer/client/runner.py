@@ -272,6 +272,9 @@ class Runner:
         self.monitor_details = False
         self.on_report: Callable[[MonitorSnapshot], None] | None = None
         self.counts: Counter[int] = Counter()  # records received, by record type
+        # time.monotonic() of the first and the latest record received (None: none yet)
+        self.first_record_at: float | None = None
+        self.last_record_at: float | None = None
         self.faults: Counter[str] = Counter()  # unusable messages: "message", "stream"
         self.newest: int | None = None  # newest archive timestamp received
         self.lag_watch = LagWatch()
@@ -407,7 +410,9 @@ class Runner:
                     kind = type(event)
                     if kind is Record:
                         got_response = self.streamed = self._progress = True
-                        last_data = last_record = now
+                        last_data = last_record = self.last_record_at = now
+                        if self.first_record_at is None:
+                            self.first_record_at = now
                         self.counts[event.record_type] += 1
                         stamp = event.archive_timestamp
                         if stamp is not None and (self.newest is None or stamp > self.newest):
@@ -420,7 +425,9 @@ class Runner:
                     if kind is RawRecords:  # workerProcesses: see estreamer.parallel
                         types, stamp = pipeline.handle_raw(event.records, event.offsets)
                         got_response = self.streamed = self._progress = True
-                        last_data = last_record = now
+                        last_data = last_record = self.last_record_at = now
+                        if self.first_record_at is None:
+                            self.first_record_at = now
                         self.counts.update(types)
                         if stamp is not None and (self.newest is None or stamp > self.newest):
                             self.newest = stamp

@@ -28,6 +28,7 @@ from estreamer.metadata import MetadataCache, metadata_path
 from estreamer.outputs import open_output
 from estreamer.parallel import ParallelPipeline, WorkerSpec, checked_workers
 from estreamer.pipeline import Decorator, Pipeline, RecordSelector, Sink
+from estreamer.protocol import speedups
 from estreamer.protocol.flags import LATEST_EVENTS
 from estreamer.protocol.records import Record
 from estreamer.tls import client_context, explain_tls_failure
@@ -56,6 +57,7 @@ def build_runner(
     if server is settings.servers[0]:
         for line in settings.report_lines():
             log.warning("%s", line)
+        log.info("Decoder: %s.", speedups.DESCRIPTION)
     context = _member_context(settings, server, password)
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
     pipeline = _pipeline(

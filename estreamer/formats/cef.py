@@ -41,6 +41,7 @@ from estreamer.formats.common import (
     record_category,
 )
 from estreamer.formats.encore_types import ENCORE_RECORD_TYPES
+from estreamer.memo import BoundedMemo
 
 VENDOR, PRODUCT, PRODUCT_VERSION = "Cisco", "Firepower", "6.0"
 SYSLOG_PRI = 13  # facility user (1) * 8 + severity notice (5), as eNcore
@@ -360,16 +361,8 @@ def cef_parts(event: Mapping[str, Any]) -> tuple[str, str, int, dict[str, Any]]:
     return sig, name, max(0, min(10, int(severity))), dict(sorted(kept.items()))
 
 
-_ESCAPED: dict[str, str] = {}
-_ESCAPED_MAX = 1 << 16  # values kept; the cache starts over when full (URLs are unique)
-
-
-def _escaped(text: str) -> str:
-    escaped = escape_value(text)
-    if len(_ESCAPED) >= _ESCAPED_MAX:
-        _ESCAPED.clear()
-    _ESCAPED[text] = escaped
-    return escaped
+# Escaped text of recurring values; starts over when full (URLs are unique).
+_ESCAPED = BoundedMemo(escape_value, 1 << 16)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -391,7 +384,7 @@ def make_cef(hostname: str | None = None) -> Callable[[dict[str, Any]], bytes]:
         # Ints need no escaping and most strings (names, addresses) repeat: both fast.
         body = " ".join([
             f"{k}={v}" if type(v) is int
-            else f"{k}={_ESCAPED.get(v) or _escaped(v)}" if type(v) is str
+            else f"{k}={_ESCAPED[v]}" if type(v) is str
             else f"{k}={escape_value(v)}"
             for k, v in ext.items()])
         return (f"{prefix}{_stamp(second)} {host} {_HEADER}|{escape_header(sig)}|"

@@ -45,6 +45,7 @@ from estreamer.formats.common import (
     walk,
 )
 from estreamer.formats.encore_types import ENCORE_RECORD_TYPES
+from estreamer.memo import BoundedMemo
 
 SOURCETYPE = "cisco:estreamer:data"
 
@@ -1027,20 +1028,12 @@ def format_splunk(event: Mapping[str, Any]) -> bytes:
 
 _COMPILED: dict[int, Callable[[Mapping[str, Any]], bytes]] = {}
 
-_RENDERED: dict[str, str] = {}
-_RENDERED_MAX = 1 << 16  # strings kept; the cache starts over when full (URLs are unique)
-
-
-def _render_str(text: str) -> str:
-    rendered = splunk_value(text)
-    if len(_RENDERED) >= _RENDERED_MAX:
-        _RENDERED.clear()
-    _RENDERED[text] = rendered
-    return rendered
+# Rendered text of recurring strings; starts over when full (URLs are unique).
+_RENDERED = BoundedMemo(splunk_value, 1 << 16)
 
 
 # A value in code: exact ints are most values, then strings (cached), then the rest.
-_RENDER = ("(str({v}) if type({v}) is int else _S.get({v}) or _rs({v}) if type({v}) is str "
+_RENDER = ("(str({v}) if type({v}) is int else _S[{v}] if type({v}) is str "
            "else _sv({v}))")
 
 
@@ -1189,7 +1182,7 @@ def _compile(record_type: int) -> Callable[[Mapping[str, Any]], bytes]:
     namespace = {
         "_time": _splunk_time, "_walk": walk, "_joined": _joined, "_COMPUTED": _COMPUTED,
         "_PROTOCOLS": IP_PROTOCOLS, "_EVENT_NAMES": DISCOVERY_EVENT_NAMES,
-        "_S": _RENDERED, "_rs": _render_str, "_sv": splunk_value,
+        "_S": _RENDERED, "_sv": splunk_value,
     }
     # The code comes from our own table, never from input.
     exec(compile(source, f"<splunk record {record_type}>", "exec"), namespace)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from estreamer.errors import DecodeError
+from estreamer.memo import BoundedMemo
 
 Notes = list[tuple[str, str]]
 """(dedup key, message) pairs a decode leaves for the caller to log once per key."""
@@ -113,32 +114,18 @@ class Fixed:
     repeats: bool = False
 
 
-class _Memo(dict):
-    """raw bytes → text, filled on first use; a dict lookup on the hot path. Bounded: when
-    full it is emptied, so a stream of ever-new values costs a refill, never unbounded
-    memory."""
-
-    LIMIT = 1 << 12  # ~3 MiB for the four memos when full (1 << 16: ~48 MiB)
-
-    def __init__(self, convert: Callable[[Any], Any]):
-        super().__init__()
-        self.convert = convert
-
-    def __missing__(self, raw: Any) -> Any:
-        value = self.convert(raw)
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[raw] = value
-        return value
+MEMO_LIMIT = 1 << 12
+"""Values kept per wire type's memo: ~3 MiB for the four when full (at 1 << 16, ~48 MiB, the
+climb a long pure-Python run showed)."""
 
 
-_MEMOS: dict[Callable[[Any], Any], _Memo] = {}
+_MEMOS: dict[Callable[[Any], Any], BoundedMemo] = {}
 
 
-def _memo_for(convert: Callable[[Any], Any]) -> _Memo:
+def _memo_for(convert: Callable[[Any], Any]) -> BoundedMemo:
     memo = _MEMOS.get(convert)
     if memo is None:
-        memo = _MEMOS[convert] = _Memo(convert)
+        memo = _MEMOS[convert] = BoundedMemo(convert, MEMO_LIMIT)
     return memo
 
 

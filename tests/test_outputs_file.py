@@ -50,7 +50,7 @@ def test_rotation_after_max_lines(tmp_path):
     assert counts == [4, 4, 4, 2]
     everything = [line for p in out.files for line in read_lines(p)]
     assert everything == lines(14)
-    assert sorted(tmp_path.iterdir()) == out.files
+    assert sorted(tmp_path.iterdir()) == list(out.files)
 
 
 def test_exact_multiple_opens_no_empty_file(tmp_path):
@@ -83,7 +83,7 @@ def test_same_second_names_sort_in_writing_order(tmp_path):
     out = FileOutput(tmp_path, "encore.{0}.json", max_lines=1, clock=lambda: 100.0)
     out.write(lines(12))
     out.close()
-    assert sorted(out.files) == out.files
+    assert sorted(out.files) == list(out.files)
     assert [read_lines(p) for p in sorted(tmp_path.iterdir())] == [[x] for x in lines(12)]
 
 

@@ -32,6 +32,7 @@ import re
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -100,6 +101,7 @@ class _BackgroundWriter:
 
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 _OPEN_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+RECENT_FILES = 1000
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -143,8 +145,12 @@ class FileOutput:
         self.clock = clock
         self.mode = mode
         self.path: Path | None = None  # the file being written, if any
-        self.files: list[Path] = []  # every file this output opened, oldest first
-        self.compressed: list[Path] = []  # .gz files this output made, in order
+        # The newest files this output opened and .gz files it made, oldest first: kept for
+        # a look (tests, diagnostics), bounded (at 50,000 events/s and 10,000 lines a file,
+        # a day opens 400,000 files).
+        self.files: deque[Path] = deque(maxlen=RECENT_FILES)
+        self.compressed: deque[Path] = deque(maxlen=RECENT_FILES)
+        self.opened = 0  # files this output opened
         self._file: BinaryIO | None = None
         self._lines = 0  # lines in the current file
         self._bytes = 0  # bytes in the current file
@@ -153,7 +159,7 @@ class FileOutput:
         self._writer = _BackgroundWriter(template)
         # Compression: files finished and not yet compressed, oldest first, and how many
         # files this output had opened at the last commit (see _compress_committed).
-        self._finished: list[Path] = []
+        self._finished: list[tuple[Path, int]] = []  # and the file's number (`opened`)
         self._committed_files = 0
         self._compressor: ThreadPoolExecutor | None = None
         self._compress_lock = threading.Lock()
@@ -230,12 +236,13 @@ class FileOutput:
             path = self.directory / self.template
             fd = os.open(path, _OPEN_APPEND, self.mode)
         else:
-            if self.compress and not self.files:
+            if self.compress and not self.opened:
                 self._adopt_leftovers()
             path, fd = self._open_new(str(int(self.clock())))
         self._file = os.fdopen(fd, "ab")
         self.path = path
         self.files.append(path)
+        self.opened += 1
         self._lines = 0
         self._bytes = 0
         self._dir_synced = False  # the new name is durable only once the directory is
@@ -268,7 +275,7 @@ class FileOutput:
             self._file.close()
             self._file = None
             if self.compress and self.path is not None:
-                self._finished.append(self.path)
+                self._finished.append((self.path, self.opened - 1))
             self.path = None
 
     def _sync_directory(self) -> None:
@@ -286,13 +293,12 @@ class FileOutput:
         (estreamer.client.recovery), and a start cuts that file back. So at a commit, the
         files older than the newest file of the *previous* commit are safe to replace by
         their .gz; the newest of this commit waits for the next one."""
-        # A previous run's leftovers come before this run's first file (index -1).
-        order = {path: i for i, path in enumerate(self.files)}
-        ready = [p for p in self._finished if order.get(p, -1) < self._committed_files - 1]
-        self._committed_files = len(self.files)
+        # A previous run's leftovers come before this run's first file (number -1).
+        ready = [path for path, n in self._finished if n < self._committed_files - 1]
+        self._committed_files = self.opened
         if not ready:
             return
-        self._finished = [p for p in self._finished if p not in ready]
+        self._finished = [(p, n) for p, n in self._finished if p not in ready]
         if self._compressor is None:
             self._compressor = ThreadPoolExecutor(1, thread_name_prefix="gzip")
         for path in ready:
@@ -338,7 +344,7 @@ class FileOutput:
                 # the copy that the removal did not reach.
                 (self.directory / name).unlink(missing_ok=True)
             else:
-                self._finished.append(self.directory / name)
+                self._finished.append((self.directory / name, -1))
 
 
 def _name_pattern(template: str) -> re.Pattern[str]:

@@ -47,6 +47,7 @@ _HEADER = struct.Struct(">LL")  # the record header: type word, length
 _SECOND = struct.Struct(">L")  # the archive timestamp, in the 16-byte header form
 METADATA_TYPES = frozenset(t for t, layout in RECORDS.items() if layout.category == "metadata")
 IN_FLIGHT_PER_WORKER = 4  # bundles a worker may hold before the runner waits for it
+READY_TIMEOUT = 60.0  # seconds a new worker may take to start
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _work(conn: Connection) -> None:
     selector = RecordSelector(spec.record_filter)
     formatters = [get_formatter(name) for name in spec.formats]
     label = spec.fmc_label
+    conn.send(("ready",))
     while True:
         try:
             message = conn.recv()
@@ -178,6 +180,17 @@ class ParallelPipeline:
             reader.start()
             self._answers.append(answers)
             self._readers.append(reader)
+        # Started when they can take work: a stream that began while they were still
+        # importing would wait on them (and so would every rate measured from it).
+        for n, answers in enumerate(self._answers):
+            try:
+                ready = answers.get(timeout=READY_TIMEOUT)
+            except queue.Empty:
+                ready = TimeoutError(f"not ready after {READY_TIMEOUT:g} s")
+            if ready != ("ready",):
+                self._stop_workers()
+                self._fail(n, ready if isinstance(ready, BaseException)
+                           else RuntimeError(repr(ready)[:80]))
         self._next = 0
         self._in_flight: deque[_Batch] = deque()
         self._noticed: set[str] = set()

@@ -72,15 +72,17 @@ def _work(conn: Connection) -> None:
     from estreamer.decorate import Decorator
     from estreamer.formats import get_formatter
     from estreamer.gctune import tune_for_streaming
+    from estreamer.job import _tag_fmc
     from estreamer.metadata import MetadataCache
 
     tune_for_streaming()
     spec: WorkerSpec = conn.recv()
     cache = MetadataCache.open(spec.metadata_file) if spec.metadata_file else MetadataCache()
     decorator = Decorator(cache)
+    # Events from several FMCs say which one: the same wrapper as in one process.
+    decorate = _tag_fmc(spec.fmc_label)(decorator) if spec.fmc_label else decorator
     selector = RecordSelector(spec.record_filter)
     formatters = [get_formatter(name) for name in spec.formats]
-    label = spec.fmc_label
     conn.send(("ready",))
     while True:
         try:
@@ -109,9 +111,7 @@ def _work(conn: Connection) -> None:
             if not selector.wants(record):
                 filtered += 1
                 continue
-            event = decorator(record, record.to_dict())
-            if label is not None:
-                event["fmc"] = label
+            event = decorate(record, record.to_dict())
             for out, formatter in zip(lines, formatters, strict=True):
                 out.append(formatter(event))
             written += 1

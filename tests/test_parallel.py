@@ -155,3 +155,27 @@ def test_never_more_workers_than_cores():
     assert checked_workers(4, 2) == 2
     assert checked_workers(1, 8) == 1
     assert checked_workers(3, None) == 1
+
+
+@needs_two_cores
+def test_with_several_fmcs_events_from_workers_say_which_fmc(tmp_path, certs):
+    with Emulator(certs.directory, rate=0, seed=3, history_size=200) as one, \
+            Emulator(certs.directory, rate=0, seed=4, history_size=200) as two:
+        config = default_config("127.0.0.1", one.port, certs.client_pkcs12, start=0,
+                                uri="relfile:///out/{host}-{port}/encore.{0}.json",
+                                log_filepath="")
+        servers = config["subscription"]["servers"]
+        servers.append({**servers[0], "port": two.port})
+        config.update(workerProcesses=2, responseTimeout=0.1)
+        path = tmp_path / "estreamer.conf"
+        path.write_text(json.dumps(config))
+        settings = settings_from_dict(config, path)
+        for server in settings.servers:
+            runner = build_runner(settings, Secret(certs.password), max_retries=0,
+                                  server=server)
+            assert isinstance(runner.pipeline, ParallelPipeline)
+            runner.run(stop_when_idle=0.5)
+    for port in (one.port, two.port):
+        lines = [json.loads(x) for p in (tmp_path / "out" / f"127.0.0.1-{port}").iterdir()
+                 for x in p.read_text().splitlines()]
+        assert lines and {e["fmc"] for e in lines} == {f"127.0.0.1:{port}"}

@@ -60,9 +60,9 @@ def build_runner(
         log.info("Decoder: %s.", speedups.DESCRIPTION)
     context = _member_context(settings, server, password)
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
+    metadata_file = metadata_path(settings.bookmark_dir(), server.host, server.port)
     pipeline = _pipeline(
-        settings, server, bookmark,
-        metadata_path(settings.bookmark_dir(), server.host, server.port),
+        settings, server, bookmark, metadata_file,
         tag=_tag_fmc(server.label) if several else None,
         extra_sinks=extra_sinks, commit_interval=commit_interval)
     workers = checked_workers(settings.worker_processes, os.cpu_count())
@@ -70,7 +70,7 @@ def build_runner(
         pipeline = ParallelPipeline(pipeline, workers, WorkerSpec(
             formats=tuple(dict.fromkeys(sink.format_name for sink in pipeline.sinks)),
             record_filter=settings.filter,
-            metadata_file=metadata_path(settings.bookmark_dir(), server.host, server.port),
+            metadata_file=metadata_file,
             fmc_label=server.label if several else None))
         log.info("Decoding in %d worker processes.", workers)
     return _member_runner(settings, server, context, pipeline,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import queue
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -38,13 +37,11 @@ from typing import Any
 from estreamer.client.runner import FatalRunError
 from estreamer.config import RecordFilter
 from estreamer.pipeline import Pipeline, RecordSelector, decode_error_kind
-from estreamer.protocol.records import decode_record
+from estreamer.protocol.records import decode_record, record_header
 from estreamer.protocol.tables import RECORDS
 
 log = logging.getLogger("Workers")
 
-_HEADER = struct.Struct(">LL")  # the record header: type word, length
-_SECOND = struct.Struct(">L")  # the archive timestamp, in the 16-byte header form
 METADATA_TYPES = frozenset(t for t, layout in RECORDS.items() if layout.category == "metadata")
 IN_FLIGHT_PER_WORKER = 4  # bundles a worker may hold before the runner waits for it
 READY_TIMEOUT = 60.0  # seconds a new worker may take to start
@@ -216,15 +213,9 @@ class ParallelPipeline:
         newest = None
         for raw, offset in zip(raws, offsets, strict=True):
             stats.received += 1
-            second = None
-            record_type = -1
-            if len(raw) >= 8:
-                type_word, length = _HEADER.unpack_from(raw)
-                record_type = type_word & 0xFFFF
-                if len(raw) == length + 16:
-                    second = _SECOND.unpack_from(raw, 8)[0]
+            record_type, second = record_header(raw)
             if second is not None:
-                if second == bookmark.timestamp and bookmark.is_duplicate(second, None, raw):
+                if bookmark.is_duplicate(second, None, raw):
                     stats.duplicates += 1
                     continue
                 bookmark.advance(second, raw=raw)

@@ -149,7 +149,7 @@ class Pipeline:
         second = record.archive_timestamp
         raw = record.raw
         # By the wire bytes where the record has them: its digest is only taken if needed.
-        if second is not None and second == self.bookmark.timestamp and self.bookmark.is_duplicate(
+        if second is not None and self.bookmark.is_duplicate(
                 second, None if raw is not None else record.digest, raw):
             stats.duplicates += 1
             return False

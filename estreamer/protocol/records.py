@@ -60,6 +60,16 @@ class Record:
         return out
 
 
+def record_header(raw: bytes) -> tuple[int, int | None]:
+    """(record type, archive timestamp or None) from a record's header alone, without
+    decoding the rest; -1 for bytes too short for a header. Only the 16-byte header form
+    carries the timestamp, told apart by length (§6.2)."""
+    if len(raw) < 8:
+        return -1, None
+    type_word, length = _RECORD_HEADER.unpack_from(raw)
+    return type_word & 0xFFFF, _U32.unpack_from(raw, 8)[0] if len(raw) == length + 16 else None
+
+
 def decode_record(raw: bytes, offset: int = 0) -> Record:
     """Decode one record: the bytes from the record-type word to the end of the record, as
     carried by a type-4 message body or a bundle item. Every record keeps its bytes for its

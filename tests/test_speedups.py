@@ -69,6 +69,7 @@ def test_every_record_decodes_the_same_both_ways(record_type, block_choice, arch
     # The compiled path really took it (not a silent fallback to Python)...
     assert compiled.fast(raw, start, len(raw)) is not None
     fast, slow = both_ways(raw)
+    assert fast._event is not None and slow._event is None  # ...and made the event itself
     assert_same(fast, slow)
     assert fast.fields == values
 
@@ -84,6 +85,35 @@ def test_every_block_decodes_the_same_both_ways(series, block_type):
     slow = compiled._decode(body, 0, len(body), [])
     assert fast == slow
     assert list(fast[0]) == list(slow[0])
+
+
+def test_no_layout_field_is_named_like_a_header_key():
+    """Record.fields is worked out from the event by leaving out the header's keys: a field
+    of the same name would be lost from it."""
+    from estreamer.protocol.records import _HEADER_KEYS
+
+    # A record's own fields, and those of the blocks that are inlined into it.
+    every = {name for layout in [*(r.layout for r in RECORDS.values()),
+                                 *(c.layout for c in L.BLOCKS.values())]
+             for name, _ in layout}
+    assert every & _HEADER_KEYS == set()
+
+
+@needs_extension
+def test_the_event_made_by_the_decoder_is_the_records_own():
+    """to_dict gives a new dict each time (the decorator adds to it); setting `fields`
+    replaces what the event is made from; a netmap id is in the header the long way."""
+    raw = _real_records()[50]
+    record = decode_record(raw)
+    first = record.to_dict()
+    first["added"] = 1
+    assert "added" not in record.to_dict() and "added" not in record.fields
+    record.fields = {"only": 2}
+    assert list(record.to_dict())[-1] == "only" and "only" in record.to_dict()
+    netmapped = ((5 << 16) | int.from_bytes(raw[:4], "big")).to_bytes(4, "big") + raw[4:]
+    fast, slow = both_ways(netmapped)
+    assert fast.to_dict()["netmap_id"] == 5
+    assert_same(fast, slow)
 
 
 @needs_extension

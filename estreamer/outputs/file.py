@@ -177,7 +177,8 @@ class FileOutput:
             f = self._file or self._open()
             end, full = self._fit(lines, start)
             if end > start:
-                data = b"\n".join(lines[start:end]) + b"\n"
+                # The empty last item ends the last line: one copy of the batch, not two.
+                data = b"\n".join([*lines[start:end], b""])
                 self._writer.write(f, data)
                 self._lines += end - start
                 self._bytes += len(data)

@@ -460,6 +460,9 @@ class CompiledLayout:
         """The compiled decoder's path (estreamer.protocol.speedups), when it is there:
         (values, offset) for a well-formed layout, None for anything the Python decoder
         must see."""
+        self.fast_event: Callable[..., tuple[dict, int] | None] | None = None
+        """The same path making a record's whole event dict (`Record.to_dict`'s shape):
+        fast_event(buf, off, end, record_type, record_name, archive_timestamp or None)."""
         self._decode = self._generate_decoder()
         self.decode_block = self._generate_decoder(with_block_type=True)
         """decode_block(buf, off, end, notes, block_type): the fields of a block whose

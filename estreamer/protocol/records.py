@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from estreamer.errors import DecodeError
@@ -20,19 +19,73 @@ _ARCHIVE = struct.Struct(">LL")
 _U32 = struct.Struct(">L")
 
 
-@dataclass(slots=True)
+_HEADER_KEYS = frozenset({"record_type", "record_name", "archive_timestamp"})
+
+
 class Record:
-    record_type: int
-    name: str
-    fields: dict[str, Any]
-    archive_timestamp: int | None = None  # only event records carry one (bit 23)
-    netmap_id: int = 0
-    offset: int = 0  # stream offset of the record header, for error reports
-    error: str | None = None
-    notes: Notes = field(default_factory=list)
-    category: str = "unknown"
-    raw: bytes | None = None  # the wire bytes, header included: what `digest` is taken of
-    _digest: str | None = field(default=None, repr=False, compare=False)
+    """One decoded record. `fields` are its layout's values in wire order; `to_dict()` is
+    the event every output starts from (header keys first, then the fields).
+
+    The compiled decoder makes that event dict directly (`event=`), and `fields` is then
+    worked out from it on first use: the pipeline only ever asks for the event, and a dict
+    copied whole is several times cheaper than one built key by key."""
+
+    __slots__ = (
+        "_digest",
+        "_event",
+        "_fields",
+        "archive_timestamp",
+        "category",
+        "error",
+        "name",
+        "netmap_id",
+        "notes",
+        "offset",
+        "raw",
+        "record_type",
+    )
+
+    def __init__(
+        self,
+        record_type: int,
+        name: str,
+        fields: dict[str, Any] | None = None,
+        archive_timestamp: int | None = None,  # only event records carry one (bit 23)
+        netmap_id: int = 0,
+        offset: int = 0,  # stream offset of the record header, for error reports
+        error: str | None = None,
+        notes: Notes | None = None,
+        category: str = "unknown",
+        raw: bytes | None = None,  # the wire bytes, header included: what `digest` is of
+        *,
+        event: dict[str, Any] | None = None,
+    ):
+        self.record_type = record_type
+        self.name = name
+        self._fields = fields if fields is not None or event is not None else {}
+        self.archive_timestamp = archive_timestamp
+        self.netmap_id = netmap_id
+        self.offset = offset
+        self.error = error
+        self.notes = notes if notes is not None else []
+        self.category = category
+        self.raw = raw
+        self._digest: str | None = None
+        self._event = event
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        fields = self._fields
+        if fields is None:
+            # No layout field shares a name with a header key (tests/test_records.py).
+            fields = self._fields = {key: value for key, value in self._event.items()
+                                     if key not in _HEADER_KEYS}
+        return fields
+
+    @fields.setter
+    def fields(self, value: dict[str, Any]) -> None:
+        self._fields = value
+        self._event = None  # made again from the new fields
 
     @property
     def digest(self) -> str | None:
@@ -48,7 +101,10 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as one flat-at-the-top mapping, the shape every output format starts
-        from: header fields first, then the layout's fields in wire order."""
+        from: header fields first, then the layout's fields in wire order. A new dict each
+        call: the caller may add to it (the decorator does)."""
+        if self._event is not None:
+            return self._event.copy()
         out: dict[str, Any] = {"record_type": self.record_type, "record_name": self.name}
         if self.archive_timestamp is not None:
             out["archive_timestamp"] = self.archive_timestamp
@@ -58,6 +114,24 @@ class Record:
             out["decode_error"] = self.error
         out.update(self.fields)
         return out
+
+    def _key(self) -> tuple:
+        return (self.record_type, self.name, self.fields, self.archive_timestamp,
+                self.netmap_id, self.offset, self.error, self.notes, self.category, self.raw)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Record:
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return (f"Record(record_type={self.record_type!r}, name={self.name!r}, "
+                f"fields={self.fields!r}, archive_timestamp={self.archive_timestamp!r}, "
+                f"netmap_id={self.netmap_id!r}, offset={self.offset!r}, "
+                f"error={self.error!r}, notes={self.notes!r}, category={self.category!r}, "
+                f"raw={self.raw!r})")
 
 
 def record_header(raw: bytes) -> tuple[int, int | None]:
@@ -81,18 +155,21 @@ def decode_record(raw: bytes, offset: int = 0) -> Record:
         # everything else (and every record without the extension) goes the long way.
         type_word, length = _RECORD_HEADER.unpack_from(raw)
         layout = RECORDS.get(type_word & 0xFFFF)
-        fast = layout.compiled.fast if layout is not None else None
-        if fast is not None:
+        fast = layout.compiled.fast_event if layout is not None else None
+        # A netmap id goes in to_dict's header too: left to the long way (rare).
+        if fast is not None and not type_word & 0x7FFF0000:
+            record_type = type_word & 0xFFFF
             archive_timestamp = None
             if size == length + 16:
                 archive_timestamp = _U32.unpack_from(raw, 8)[0]
-                decoded = fast(raw, 16, size)
+                decoded = fast(raw, 16, size, record_type, layout.name, archive_timestamp)
+            elif size == length + 8:
+                decoded = fast(raw, 8, size, record_type, layout.name, None)
             else:
-                decoded = fast(raw, 8, size) if size == length + 8 else None
+                decoded = None
             if decoded is not None and decoded[1] == size:
-                return Record(type_word & 0xFFFF, layout.name, decoded[0], archive_timestamp,
-                              (type_word >> 16) & 0x7FFF, offset, None, [], layout.category,
-                              raw)
+                return Record(record_type, layout.name, None, archive_timestamp, 0, offset,
+                              None, [], layout.category, raw, event=decoded[0])
     record = _decode_record(raw, offset)
     record.raw = raw
     return record

@@ -170,6 +170,7 @@ def install(layouts: Iterable[CompiledLayout]) -> tuple[int, int]:
         program = compiler.programs.get(id(compiled))
         if program is not None:
             compiled.fast = program.decode
+            compiled.fast_event = program.event
             done += 1
     return done, len(everything) - done
 
@@ -181,11 +182,11 @@ def disabled() -> Iterator[None]:
     from estreamer.protocol.tables import RECORDS
 
     layouts = {id(c): c for c in [*(r.compiled for r in RECORDS.values()), *BLOCKS.values()]}
-    saved = {key: compiled.fast for key, compiled in layouts.items()}
+    saved = {key: (compiled.fast, compiled.fast_event) for key, compiled in layouts.items()}
     for compiled in layouts.values():
-        compiled.fast = None
+        compiled.fast = compiled.fast_event = None
     try:
         yield
     finally:
         for key, compiled in layouts.items():
-            compiled.fast = saved[key]
+            compiled.fast, compiled.fast_event = saved[key]

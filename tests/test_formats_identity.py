@@ -174,7 +174,9 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 def old_splunk_value(value):
     if isinstance(value, str):
-        if _UUID.match(value):
+        # fullmatch, as splunk.py now: `match` with `$` took "<uuid>\n" for a UUID and wrote
+        # the newline raw (the one deliberate change since; test_splunk_speedups.py)
+        if _UUID.fullmatch(value):
             return f'"{value}"'
         text = value.replace("\n", "\\n").replace("\r", "")
         if text == "":
@@ -378,3 +380,15 @@ def test_ecs_writes_what_it_did(events, monkeypatch):
     bad = [(e.get("record_type"), a, b) for e, a, b in zip([*events, *ODD], new, old,
                                                            strict=True) if a != b]
     assert (bad[:3], len(bad)) == ([], 0)
+
+
+def test_a_uuid_followed_by_a_newline_is_text_like_any_other():
+    """`re.match` with `$` took "<uuid>\\n" for a UUID and wrote it quoted, the newline raw:
+    a line the file output refuses. Only a whole UUID is quoted as one."""
+    uuid = "1f2e3d4c-0000-4000-8000-00000000a001"
+    assert splunk.splunk_value(uuid) == f'"{uuid}"'
+    assert splunk.splunk_value(uuid + "\n") == uuid + "\\n"
+    assert splunk.splunk_value(uuid.upper()) == uuid.upper()
+    line = splunk.format_splunk({"record_type": 71, "client_url": uuid + "\n"})
+    assert b"\n" not in line
+    assert f"url={uuid}\\n".encode() in line

@@ -943,13 +943,15 @@ def _joined(event: Mapping[str, Any], source: str) -> Any:
 
 # ---------------------------------------------------------------------------- writing
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Whole-string match: `re.match` with `$` also took a UUID followed by a newline, which was then
+# written quoted with the newline raw (a line the file output refuses).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def splunk_value(value: Any) -> str:
     """One value as eNcore's key=value writer renders it."""
     if isinstance(value, str):
-        if 36 <= len(value) <= 37 and _UUID.match(value):
+        if len(value) == 36 and _UUID.fullmatch(value):
             return f'"{value}"'
         text = value.replace("\n", "\\n").replace("\r", "")
         if text == "":

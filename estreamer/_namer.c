@@ -42,15 +42,43 @@ static PyObject *Z;         /* "Z" */
 
 static int apply(Namer *self, PyObject *ev);
 
+/* "YYYY-MM-DDTHH:MM:SS" of a wire time (a u32 of epoch seconds, 0 excluded), as
+ * Decorator._iso_text writes it: gmtime's calendar (proleptic Gregorian, no leap seconds
+ * in epoch time), here without a call into Python or a cache lookup. */
+static PyObject *wire_time_text(long long seconds) {
+    long long days = seconds / 86400, rest = seconds % 86400;
+    /* days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted) */
+    long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    long long year = yoe + era * 400 + (month <= 2);
+    char text[32];
+    int n = snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", year,
+                     month, day, rest / 3600, rest / 60 % 60, rest % 60);
+    return PyUnicode_FromStringAndSize(text, n);
+}
+
 /* One time field's text: `iso[s]` (or `iso_text(s)`) + "Z", or with ".%06d" microseconds. */
 static PyObject *time_text(Namer *self, PyObject *seconds, PyObject *micro) {
-    PyObject *text = PyDict_GetItemWithError(self->iso, seconds);
-    if (text != NULL) {
-        Py_INCREF(text);
-    } else {
-        if (PyErr_Occurred()) return NULL;
-        text = PyObject_CallOneArg(self->iso_text, seconds);
-        if (text == NULL) return NULL;
+    PyObject *text = NULL;
+    if (PyLong_CheckExact(seconds)) {
+        int overflow = 0;
+        long long value = PyLong_AsLongLongAndOverflow(seconds, &overflow);
+        if (!overflow && value > 0 && value < 4294967296LL) {
+            text = wire_time_text(value);
+            if (text == NULL) return NULL;
+        }
+    }
+    if (text == NULL) {  /* anything else: the decorator's own text for it */
+        text = PyDict_GetItemWithError(self->iso, seconds);
+        if (text != NULL) {
+            Py_INCREF(text);
+        } else {
+            if (PyErr_Occurred()) return NULL;
+            text = PyObject_CallOneArg(self->iso_text, seconds);
+            if (text == NULL) return NULL;
+        }
     }
     if (micro == NULL || micro == Py_None) {
         PyObject *whole = PyUnicode_Concat(text, Z);

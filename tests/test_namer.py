@@ -188,3 +188,23 @@ def test_a_name_of_the_wrong_arity_fails_as_python_fails():
             if patch is not None:
                 patch.undo()
     assert results[0] == results[1] == ("raised", "ValueError")
+
+
+@needs_extension
+def test_wire_times_are_written_as_gmtime_writes_them():
+    """The compiled plans write a wire time's text themselves (no call, no cache)."""
+    import random
+    import time
+
+    decorator = Decorator()
+    record = Record(71, "Connection", {"first_packet_time": 1})
+    decorator(record, record.to_dict())
+    rnd = random.Random(5)
+    for seconds in [1, 59, 86399, 86400, 951_782_400, 951_868_800, 1_700_000_000,
+                    4_107_542_400, 2**32 - 1, *(rnd.randrange(1, 2**32) for _ in range(5000))]:
+        event = decorator(record, {"record_type": 71, "first_packet_time": seconds})
+        assert event["first_packet_time_iso"] == time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)), seconds
+    for odd in [0, -1, 2**32, 2**64, True]:  # left to the decorator's Python text
+        event = decorator(record, {"record_type": 71, "first_packet_time": odd})
+        assert event.get("first_packet_time_iso") == (decorator.iso(odd) if odd else None)

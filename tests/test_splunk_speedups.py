@@ -266,6 +266,62 @@ def test_what_is_not_a_plain_dict_goes_to_python():
 
 
 @needs_extension
+def test_a_key_of_another_type_goes_to_python():
+    class Key(str):
+        pass
+
+    for event in ({"record_type": 71, 5: "x"}, {"record_type": 71, Key("device_id"): 3}):
+        assert splunk._fast(event) is None
+        assert splunk.format_splunk(event) == splunk.interpret_splunk(event)
+
+
+@needs_extension
+def test_a_value_that_empties_the_event_while_written_crashes_nothing():
+    class Emptying:
+        def __init__(self, event: dict[str, Any]) -> None:
+            self.event = event
+
+        def __repr__(self) -> str:
+            self.event.clear()  # every value the line still has to write is gone
+            return "emptied"
+
+    event: dict[str, Any] = {"record_type": 71, "device_id": 1, "client_url": "u" * 50,
+                             "initiator_ip": "10.0.0.1", "discovery_header": {"has_ipv6": 1}}
+    event["application_id"] = [Emptying(event)]
+    line = splunk.format_splunk(event)
+    assert b"app_proto=\"[emptied]\"" in line or b"app_proto=[emptied]" in line
+    assert b"src_ip=10.0.0.1" in line and b"has_ipv6=1" in line
+
+
+@needs_extension
+def test_a_program_of_many_keys_and_malformed_programs():
+    """Programs are made by splunk.py only; still, a big one works and a wrong one is refused
+    with an error, never a crash."""
+    from estreamer.formats import _splunk
+
+    keys = [f"k{n}" for n in range(600)]
+    alts = tuple((f" {k}=".encode(), False, (splunk._get(k),)) for k in keys)
+    program = _splunk.Program((b"rec_type=1", False, alts))
+    event = {k: n for n, k in enumerate(keys) if n % 3}
+    assert program.format(event, splunk.splunk_value) == b"rec_type=1" + b"".join(
+        f" {k}={n}".encode() for n, k in enumerate(keys) if n % 3)
+    bad_alternatives: list[Any] = [
+        (), (99, None, None, None, None, None, (), None, None),
+        (splunk.GET, 5, None, None, None, None, (), None, None),
+        (splunk.GET, "a", None, None, None, None, ("",), None, None),
+        (splunk.CONST, None, None, None, None, None, (), "text", None),
+        (splunk.MAP, "a", None, None, None, [], (), None, None),
+        (splunk.CALL, "not callable", None, None, None, None, (), None, None),
+        (splunk.PAIR, "a", "b", None, None, {}, (), None, None)]
+    for alt in bad_alternatives:
+        with pytest.raises((ValueError, TypeError)):
+            _splunk.Program((b"rec_type=1", False, ((b" a=", False, (alt,)),)))
+    for source in [(), (b"x",), ("rec_type=1", False, ()), (b"x", False, ((b"a",),))]:
+        with pytest.raises((ValueError, TypeError)):
+            _splunk.Program(source)
+
+
+@needs_extension
 def test_a_computed_key_that_raises_is_raised_by_python():
     # ip_ranges items without .get: _ip_ranges raises, the C side steps aside
     event = {"record_type": 82, "ip_ranges": [1, 2]}

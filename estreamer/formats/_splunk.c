@@ -20,6 +20,8 @@ enum { K_GET = 0, K_CONST, K_ZERO, K_MAP, K_PAIR, K_IMPACT, K_CALL };
 
 typedef struct {
     int kind;
+    int plain_get;      /* a one-level GET excluding nothing: run() reads it in place */
+    Py_ssize_t slot, slot2;  /* a1's and b1's index among the Program's keys */
     PyObject *a1, *a2;  /* GET/ZERO/MAP/IMPACT: ev[a1] or ev[a1][a2] (a2 NULL: one level);
                            PAIR: the first path's keys; CALL: the callable, and its second
                            argument or NULL */
@@ -28,7 +30,6 @@ typedef struct {
     PyObject *exclude;  /* GET/CALL: tuple of bytes that count as no value (besides None) */
     PyObject *text;     /* CONST: rendered bytes; ZERO: bytes when the value == 0 */
     PyObject *text2;    /* ZERO: bytes when it is not 0, or NULL (then: no value) */
-    Py_ssize_t slot, slot2;  /* a1's and b1's index among the Program's keys */
 } Alt;
 
 /* One of a Program's top-level keys; its slot is its index. */
@@ -57,6 +58,9 @@ typedef struct {
     Py_ssize_t nkeys, mask;
     Key *keys;
     int16_t *table;  /* open addressing, small enough to stay in L1: key index or -1 */
+    PyObject **shape_keys;  /* the last event's keys in order (held), see `gather` */
+    int16_t *shape_slots;   /* and their slots, -1: a key the Program does not read */
+    Py_ssize_t shape_len, shape_size;
 } Program;
 
 typedef struct {
@@ -83,6 +87,7 @@ static const char *TIME_NAMES[T_COUNT] = {
 static PyObject *TIME_KEYS[T_COUNT];
 
 #define BAIL (-1)  /* not an error: the Python formatter writes this record */
+#define FOREIGN (-2)  /* a key not an exact str: the Python formatter writes the record */
 
 /* ------------------------------------------------------------------------ the output */
 
@@ -188,10 +193,25 @@ static int put_str(Buf *b, PyObject *text) {
 
 /* One value as the compiled Python writes it: exact ints, text and bools here; anything
  * else (floats, lists, dicts, subclasses) through splunk_value itself. */
+/* An exact int of one digit (most values: ports, counts, ids), read in place. */
+static inline int compact_int(PyObject *v, long long *x) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    *x = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return 1;
+#else
+    Py_ssize_t size = Py_SIZE(v);
+    if (size < -1 || size > 1) return 0;
+    *x = size * (long long)((PyLongObject *)v)->ob_digit[0];
+    return 1;
+#endif
+}
+
 static int render(Buf *b, PyObject *v, PyObject *splunk_value) {
     if (PyLong_CheckExact(v)) {
-        int overflow;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        int overflow = 0;
+        long long x;
+        if (!compact_int(v, &x)) x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow) {
             PyObject *text = PyObject_Str(v);
             if (text == NULL) return BAIL;
@@ -210,6 +230,8 @@ static int render(Buf *b, PyObject *v, PyObject *splunk_value) {
         return put(b, p, end - p);
     }
     if (PyUnicode_CheckExact(v)) {
+        if (PyUnicode_IS_ASCII(v))  /* its characters are its UTF-8 */
+            return render_text(b, (const char *)PyUnicode_DATA(v), PyUnicode_GET_LENGTH(v));
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(v, &n);
         return s == NULL ? BAIL : render_text(b, s, n);
@@ -251,26 +273,63 @@ static inline Py_hash_t str_hash(PyObject *key) {
     return hash != -1 ? hash : PyObject_Hash(key);
 }
 
+/* The slot of an event's key, or -1 when the Program reads no such key; BAIL for a key that
+ * is not an exact str, FOREIGN (a key of another type may equal one of ours, as Python's
+ * lookups would find). */
+static inline int probe(const Program *self, PyObject *k) {
+    if (!PyUnicode_CheckExact(k)) return FOREIGN;
+    Py_hash_t hash = str_hash(k);
+    if (hash == -1) return FOREIGN;
+    for (size_t i = (size_t)hash & self->mask;; i = (i + 1) & self->mask) {
+        int slot = self->table[i];
+        if (slot < 0) return -1;
+        const Key *key = &self->keys[slot];
+        if (key->hash == hash && (key->key == k || same_text(key->key, k))) return slot;
+    }
+}
+
+#define SHAPE_MAX 4096  /* events with more keys than this probe the rest every time */
+
 /* The values of the Program's keys (new references in `vals`, left NULL when absent), in
  * one pass over the event: ~170 probes of this small table cost a third of the ~170 dict
- * lookups that alternatives and misses would. BAIL for a key that is not an exact str (a
- * key of another type may equal one of ours, as Python's lookups would find). */
-static int gather(const Program *self, PyObject *ev, PyObject **vals) {
-    Py_ssize_t pos = 0;
+ * lookups that alternatives and misses would. And the events of a record type come from
+ * one layout, their keys the same objects in the same order: the last event's keys are
+ * remembered (held, so an address is never another key's) with their slots, and a key that
+ * is the one remembered at its place needs no probe. */
+static int gather(Program *self, PyObject *ev, PyObject **vals) {
+    Py_ssize_t pos = 0, at = 0;
     PyObject *k, *v;
     while (PyDict_Next(ev, &pos, &k, &v)) {
-        if (!PyUnicode_CheckExact(k)) return BAIL;
-        Py_hash_t hash = str_hash(k);
-        if (hash == -1) return BAIL;
-        for (size_t i = (size_t)hash & self->mask;; i = (i + 1) & self->mask) {
-            int slot = self->table[i];
-            if (slot < 0) break;
-            const Key *key = &self->keys[slot];
-            if (key->hash == hash && (key->key == k || same_text(key->key, k))) {
-                Py_INCREF(v);
-                vals[slot] = v;
-                break;
+        int slot;
+        if (at < self->shape_len && self->shape_keys[at] == k) {
+            slot = self->shape_slots[at];
+        } else {
+            slot = probe(self, k);
+            if (slot == FOREIGN) return BAIL;
+            if (at < SHAPE_MAX) {
+                if (at >= self->shape_len) {
+                    if (at >= self->shape_size) {
+                        Py_ssize_t size = self->shape_size ? 2 * self->shape_size : 256;
+                        PyObject **keys = PyMem_Realloc(self->shape_keys, size * sizeof *keys);
+                        if (keys == NULL) return BAIL;
+                        self->shape_keys = keys;
+                        int16_t *slots = PyMem_Realloc(self->shape_slots, size * sizeof *slots);
+                        if (slots == NULL) return BAIL;
+                        self->shape_slots = slots;
+                        self->shape_size = size;
+                    }
+                    self->shape_keys[at] = NULL;
+                    self->shape_len = at + 1;
+                }
+                Py_INCREF(k);
+                Py_XSETREF(self->shape_keys[at], k);
+                self->shape_slots[at] = (int16_t)slot;
             }
+        }
+        at++;
+        if (slot >= 0) {
+            Py_INCREF(v);
+            vals[slot] = v;
         }
     }
     return 0;
@@ -524,7 +583,15 @@ static PyObject *run(Program *self, PyObject *ev, PyObject *splunk_value) {
         int found = 0;
         PyObject *value = NULL, *text = NULL;
         for (Py_ssize_t j = 0; j < entry->count && !found; j++) {
-            found = alternative(&entry->alts[j], ev, vals, &value, &text);
+            const Alt *alt = &entry->alts[j];
+            if (alt->plain_get) {  /* most alternatives: no call, no switch */
+                value = vals[alt->slot];
+                if (value == NULL || value == Py_None) continue;
+                Py_INCREF(value);
+                found = 1;
+                break;
+            }
+            found = alternative(alt, ev, vals, &value, &text);
             if (found == BAIL) goto done;
         }
         if (!found) {
@@ -575,6 +642,8 @@ static int parse_alt(PyObject *item, Alt *alt) {
     alt->exclude = o[5];
     alt->text = o[6];
     alt->text2 = o[7];
+    alt->plain_get = kind == K_GET && alt->a2 == NULL && alt->exclude != NULL
+        && PyTuple_CheckExact(alt->exclude) && PyTuple_GET_SIZE(alt->exclude) == 0;
     int path = alt->a1 != NULL && PyUnicode_CheckExact(alt->a1)
         && (alt->a2 == NULL || PyUnicode_CheckExact(alt->a2));
     int excludes = alt->exclude != NULL && PyTuple_CheckExact(alt->exclude);
@@ -725,6 +794,12 @@ static int Program_clear(Program *self) {
     PyMem_Free(self->table);
     self->keys = NULL;
     self->table = NULL;
+    for (Py_ssize_t i = 0; i < self->shape_len; i++) Py_XDECREF(self->shape_keys[i]);
+    PyMem_Free(self->shape_keys);
+    PyMem_Free(self->shape_slots);
+    self->shape_keys = NULL;
+    self->shape_slots = NULL;
+    self->shape_len = self->shape_size = 0;
     self->nkeys = 0;
     self->count = 0;
     self->head = NULL;

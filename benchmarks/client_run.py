@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
         r.run(max_records=n, stop_when_idle=IDLE)))
         for runner, n in zip(runners, expected, strict=True)]
     cpu = _cpu_seconds()
+    own = _cpu_seconds(resource.RUSAGE_SELF)
     sampler = _TreeRss()
     sampler.start()
     for thread in threads:
@@ -51,6 +52,7 @@ def main(argv: list[str]) -> int:
         thread.join()
     sampler.stop()
     cpu = _cpu_seconds() - cpu
+    own = _cpu_seconds(resource.RUSAGE_SELF) - own
     if len(results) != len(runners):
         return 1  # a runner raised: its thread printed why
     seen = [r for r in runners if r.first_record_at is not None]
@@ -59,6 +61,7 @@ def main(argv: list[str]) -> int:
         "seconds": (max(r.last_record_at for r in seen) - min(r.first_record_at for r in seen)
                     if seen else 0.0),
         "cpu_seconds": cpu,
+        "cpu_seconds_runner": own,  # the runner's process alone (the rest: its workers)
         "peak_rss_mib": max(_peak_rss_mib(), sampler.peak_mib),
     }))
     return 0
@@ -78,9 +81,9 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds(*whose: int) -> float:
     total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+    for who in whose or (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     return total

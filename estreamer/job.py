@@ -72,7 +72,7 @@ def build_runner(
             record_filter=settings.filter,
             metadata_file=metadata_file,
             fmc_label=server.label if several else None))
-        log.info("Decoding in %d worker processes.", workers)
+        log.info("Decoding in %d processes (this one and %d workers).", workers, workers - 1)
     return _member_runner(settings, server, context, pipeline,
                           settings.initial_timestamp(bookmark.timestamp), stop=stop,
                           max_retries=max_retries, on_record=on_record,

@@ -16,6 +16,13 @@ pipe in order. The runner's process decodes the metadata records too (there are 
 the metadata cache it saves with each commit, and the records a worker could not decode
 (for the dead-letter file and the decode-error counts).
 
+`workerProcesses: N` is N processes doing this work: N-1 workers and the runner's own. The
+runner's first job is the stream (TLS, framing, bookkeeping, writing), so it takes a bundle
+itself only when every worker already has its fill in flight and the oldest answer is not
+back: rather than wait, it works. The split settles by itself at whatever the machine
+allows; N processes on N cores never have more runnable processes than cores, which on a
+busy machine costs more than the work it spreads.
+
 A worker that dies takes the run down with a sentence saying so; the bookmark stays at the
 last commit, so the next run (after a crash, cut back to it) resends what was in flight."""
 
@@ -28,7 +35,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,8 +43,8 @@ from typing import Any
 
 from estreamer.client.runner import FatalRunError
 from estreamer.config import RecordFilter
-from estreamer.pipeline import Pipeline, RecordSelector, decode_error_kind
-from estreamer.protocol.records import decode_record, record_header
+from estreamer.pipeline import Decorator, Pipeline, RecordSelector, decode_error_kind
+from estreamer.protocol.records import Record, decode_record, record_header
 from estreamer.protocol.tables import RECORDS
 
 log = logging.getLogger("Workers")
@@ -93,29 +100,42 @@ def _work(conn: Connection) -> None:
         if message[0] != "work":
             return
         _, raws, offsets = message
-        lines: list[list[bytes]] = [[] for _ in formatters]
-        written = filtered = 0
-        bad: list[int] = []
-        notes: list[tuple[str, str, int]] = []
-        for index, (raw, offset) in enumerate(zip(raws, offsets, strict=True)):
-            record = decode_record(raw, offset)
-            if record.notes:
-                notes += [(key, text, offset) for key, text in record.notes]
-            if record.error is not None:
-                bad.append(index)
-            elif record.category == "metadata":
-                decorator.learn(record)
-            if not selector.wants(record):
-                filtered += 1
-                continue
-            event = decorate(record, record.to_dict())
-            for out, formatter in zip(lines, formatters, strict=True):
-                out.append(formatter(event))
-            written += 1
+        answer = _work_on(raws, offsets, decorate, decorator.learn, selector, formatters)
         try:
-            conn.send((lines, written, filtered, bad, notes))
+            conn.send(answer)
         except (BrokenPipeError, ConnectionResetError):
             return  # the runner is gone (it stopped, or failed and reports why)
+
+
+Answer = tuple[list[list[bytes]], int, int, list[int], list[tuple[str, str, int]]]
+"""What a bundle's work gives: lines by format, records written, records filtered out, the
+indices of the records that did not decode, and the decoder's notes (key, text, offset)."""
+
+
+def _work_on(raws: Sequence[bytes], offsets: Sequence[int], decorate: Decorator,
+             learn: Callable[[Record], None], selector: RecordSelector,
+             formatters: Sequence[Callable[[dict[str, Any]], bytes]]) -> Answer:
+    """One bundle's records to lines: what a worker does, and the runner when it helps."""
+    lines: list[list[bytes]] = [[] for _ in formatters]
+    written = filtered = 0
+    bad: list[int] = []
+    notes: list[tuple[str, str, int]] = []
+    for index, (raw, offset) in enumerate(zip(raws, offsets, strict=True)):
+        record = decode_record(raw, offset)
+        if record.notes:
+            notes += [(key, text, offset) for key, text in record.notes]
+        if record.error is not None:
+            bad.append(index)
+        elif record.category == "metadata":
+            learn(record)
+        if not selector.wants(record):
+            filtered += 1
+            continue
+        event = decorate(record, record.to_dict())
+        for out, formatter in zip(lines, formatters, strict=True):
+            out.append(formatter(event))
+        written += 1
+    return lines, written, filtered, bad, notes
 
 
 # -- the runner's side ---------------------------------------------------------------------
@@ -131,11 +151,15 @@ def _read_answers(conn: Connection, answers: queue.SimpleQueue) -> None:
             return
 
 
+HERE = -1  # a _Batch's worker when the runner's process did the work itself
+
+
 @dataclass
 class _Batch:
-    worker: int
+    worker: int  # or HERE, with its answer already made
     raws: Sequence[bytes]
     offsets: Sequence[int]
+    answer: Answer | None = None
 
 
 class ParallelPipeline:
@@ -147,13 +171,20 @@ class ParallelPipeline:
     decodes_elsewhere = True  # the runner's sessions hand over RawRecords, not Records
 
     def __init__(self, inner: Pipeline, workers: int, spec: WorkerSpec):
+        """`workers`: the processes doing the work, this one included (at least 2)."""
         if any(i in inner._keyed for i in range(len(inner.sinks))):
             raise ValueError("keyed outputs (Kafka) are written by one process only")
+        if workers < 2:
+            raise ValueError(f"a ParallelPipeline needs 2 processes or more, not {workers}")
         self.inner = inner
         self.spec = spec
+        # This process's share: the inner pipeline's own decorator, selector and formats.
+        self._here = (inner.decorate or _as_decoded, inner.selector,
+                      [inner._formats[name] for name in spec.formats])
+        self.done_here = 0  # bundles this process worked on itself
         self._conns: list[Connection] = []
         self._processes: list[subprocess.Popen] = []
-        for _ in range(workers):
+        for _ in range(workers - 1):
             # A program of its own (not multiprocessing's spawn, which re-imports the
             # caller's main module, nor fork, unsafe beside the runner's threads).
             mine, theirs = socket.socketpair()
@@ -190,6 +221,7 @@ class ParallelPipeline:
                            else RuntimeError(repr(ready)[:80]))
         self._next = 0
         self._in_flight: deque[_Batch] = deque()
+        self._sent = 0  # batches in flight in workers (the rest of _in_flight: done here)
         self._noticed: set[str] = set()
         self._broken: str | None = None
 
@@ -199,7 +231,8 @@ class ParallelPipeline:
 
     @property
     def workers(self) -> int:
-        return len(self._conns)
+        """The processes doing the work, this one included."""
+        return len(self._conns) + 1
 
     def handle_raw(self, raws: Sequence[bytes], offsets: Sequence[int]) -> tuple[list[int],
                                                                                    int | None]:
@@ -226,32 +259,53 @@ class ParallelPipeline:
             keep_offsets.append(offset)
             if record_type in METADATA_TYPES:
                 metadata.append(raw)
+        worker = self._destination() if keep_raws else None
         if metadata:
-            self._learn(metadata)
-        if keep_raws:
-            self._submit(keep_raws, keep_offsets)
+            self._learn(metadata, worker)
+        if worker == HERE:
+            decorate, selector, formatters = self._here
+            # Its metadata was learnt just above, in stream order: nothing to learn again.
+            answer = _work_on(keep_raws, keep_offsets, decorate, _learnt, selector,
+                              formatters)
+            self._in_flight.append(_Batch(HERE, keep_raws, keep_offsets, answer))
+            self.done_here += 1
+        elif worker is not None:
+            self._send(worker, ("work", keep_raws, keep_offsets))
+            self._in_flight.append(_Batch(worker, keep_raws, keep_offsets))
+            self._sent += 1
         self._collect(block=False)
         return types, newest
 
-    def _learn(self, raws: list[bytes]) -> None:
-        """The runner's own cache (saved with each commit) and every worker but the one the
-        bundle goes to (it learns them in place, in order)."""
+    def _destination(self) -> int:
+        """Which worker takes the next bundle, or HERE. Each worker holds up to
+        IN_FLIGHT_PER_WORKER bundles; with all of them full and the oldest answer not back,
+        this process works on the bundle itself rather than wait, up to as many bundles
+        again (their lines wait for the answers before them). Past that it waits: a slow
+        output slows the runner, not memory."""
+        while self._sent >= IN_FLIGHT_PER_WORKER * len(self._conns):
+            head = self._in_flight[0]
+            if head.worker == HERE or not self._answers[head.worker].empty():
+                self._collect_one()
+            elif len(self._in_flight) - self._sent < IN_FLIGHT_PER_WORKER:
+                return HERE
+            else:
+                self._collect_one()
+        worker = self._next
+        self._next = (worker + 1) % len(self._conns)
+        return worker
+
+    def _learn(self, raws: list[bytes], worker: int | None) -> None:
+        """The runner's own cache (saved with each commit, and naming the bundles done here)
+        and every worker but the one the bundle goes to (it learns them in place, in
+        order)."""
         observe = self.inner.observe
         for raw in raws:
             record = decode_record(raw)
             if observe is not None and record.error is None:
                 observe(record)
         for n in range(len(self._conns)):
-            if n != self._next:
+            if n != worker:
                 self._send(n, ("learn", raws))
-
-    def _submit(self, raws: list[bytes], offsets: list[int]) -> None:
-        worker = self._next
-        self._next = (worker + 1) % len(self._conns)
-        while len(self._in_flight) >= IN_FLIGHT_PER_WORKER * len(self._conns):
-            self._collect_one()  # backpressure: a slow output slows the runner, not memory
-        self._send(worker, ("work", raws, offsets))
-        self._in_flight.append(_Batch(worker, raws, offsets))
 
     def _send(self, worker: int, message: tuple) -> None:
         try:
@@ -261,15 +315,20 @@ class ParallelPipeline:
 
     def _collect(self, block: bool) -> None:
         while self._in_flight:
-            if not block and self._answers[self._in_flight[0].worker].empty():
+            worker = self._in_flight[0].worker
+            if not block and worker != HERE and self._answers[worker].empty():
                 return
             self._collect_one()
 
     def _collect_one(self) -> None:
         batch = self._in_flight[0]
-        answer = self._answers[batch.worker].get()
-        if isinstance(answer, BaseException):
-            self._fail(batch.worker, answer)
+        if batch.worker == HERE:
+            answer = batch.answer
+        else:
+            answer = self._answers[batch.worker].get()
+            if isinstance(answer, BaseException):
+                self._fail(batch.worker, answer)
+            self._sent -= 1
         lines, written, filtered, bad, notes = answer
         self._in_flight.popleft()
         inner = self.inner
@@ -343,9 +402,18 @@ class ParallelPipeline:
             conn.close()
 
 
+def _as_decoded(record: Record, event: dict[str, Any]) -> dict[str, Any]:
+    return event
+
+
+def _learnt(record: Record) -> None:
+    """A bundle done in the runner's process was learnt from before it was worked on."""
+
+
 def checked_workers(requested: int, cpus: int | None) -> int:
-    """The workers to start: never more than the machine has cores (eNcore's configs say 4
-    on any machine; more processes than cores only adds hand-offs)."""
+    """The processes to work with (this one included): never more than the machine has
+    cores (eNcore's configs say 4 on any machine; more processes than cores only adds
+    hand-offs)."""
     return max(1, min(requested, cpus or 1))
 
 

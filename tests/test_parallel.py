@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from estreamer import parallel
 from estreamer.certs import init_certs
 from estreamer.client.runner import FatalRunError
 from estreamer.config import Secret, default_config, settings_from_dict
@@ -57,24 +58,36 @@ def output_files(directory):
 
 
 @needs_two_cores
-def test_workers_write_the_same_files_as_one_process(tmp_path, certs):
+def test_workers_write_the_same_files_as_one_process(tmp_path, certs, monkeypatch):
+    """One process; two (the runner and a worker); and two where the worker may hold one
+    bundle only, so that the runner's process does many bundles itself, between the
+    worker's: the same bytes in every file."""
     formats = ("json", "splunk", "cef", "ecs")
     runs = {}
     with Emulator(certs.directory, rate=0, seed=11, history_size=3000,
                   bundle_records=40) as fmc:
-        for workers in (1, 2):
-            settings = settings_for(tmp_path / f"w{workers}", fmc.port, certs, workers,
+        for name, workers, in_flight in (("one", 1, None), ("two", 2, None),
+                                         ("shared", 2, 1)):
+            if in_flight is not None:
+                monkeypatch.setattr(parallel, "IN_FLIGHT_PER_WORKER", in_flight)
+            settings = settings_for(tmp_path / name, fmc.port, certs, workers,
                                     formats=formats)
             runner = build_runner(settings, Secret(certs.password), max_retries=0)
             assert isinstance(runner.pipeline, ParallelPipeline) == (workers == 2)
             result = runner.run(stop_when_idle=1.0)
-            runs[workers] = (output_files(tmp_path / f"w{workers}"), result.handled,
-                             runner.pipeline.stats.written)
-    single, parallel = runs[1], runs[2]
-    assert parallel[1:] == single[1:]
-    assert sorted(parallel[0]) == sorted(single[0]) == sorted(formats)
-    for name, data in single[0].items():
-        assert parallel[0][name] == data, name
+            runs[name] = (output_files(tmp_path / name), result.handled,
+                          runner.pipeline.stats.written)
+            if in_flight is not None:
+                # Both did some: the first bundle always goes to the worker, and the
+                # next one comes long before the worker can have answered it.
+                assert runner.pipeline.done_here > 0
+    single = runs["one"]
+    assert sorted(single[0]) == sorted(formats)
+    for shared in (runs["two"], runs["shared"]):
+        assert shared[1:] == single[1:]
+        assert sorted(shared[0]) == sorted(single[0])
+        for name, data in single[0].items():
+            assert shared[0][name] == data, name
     lines = [json.loads(line) for line in single[0]["json"].splitlines()]
     events = sorted((e["record_type"], e["archive_timestamp"]) for e in lines
                     if "archive_timestamp" in e)
@@ -112,7 +125,7 @@ def test_a_worker_that_dies_ends_the_run_and_the_next_run_loses_nothing(tmp_path
         settings = settings_for(tmp_path, fmc.port, certs, 2)
         runner = build_runner(settings, Secret(certs.password), max_retries=0,
                               commit_interval=0.05)
-        victim = runner.pipeline._processes[1]
+        victim = runner.pipeline._processes[0]
         killed = []
 
         def kill_mid_stream():
@@ -124,7 +137,7 @@ def test_a_worker_that_dies_ends_the_run_and_the_next_run_loses_nothing(tmp_path
 
         killer = threading.Thread(target=kill_mid_stream)
         killer.start()
-        with pytest.raises(FatalRunError, match=r"worker process 1 \(\d+\) exited with -9"):
+        with pytest.raises(FatalRunError, match=r"worker process 0 \(\d+\) exited with -9"):
             runner.run(stop_when_idle=1.0)
         killer.join()
         assert killed

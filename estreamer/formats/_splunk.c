@@ -155,17 +155,21 @@ static int render_text(Buf *b, const char *s, Py_ssize_t n) {
         b->p[b->len++] = '"';
         return 0;
     }
+    /* One table load a byte to find out whether anything changes; most values: nothing. */
+    static const unsigned char SPECIAL[256] = {['\n'] = 1, ['\r'] = 2, [' '] = 4, ['='] = 4};
+    unsigned flags = 0;
+    for (Py_ssize_t i = 0; i < n; i++) flags |= SPECIAL[(unsigned char)s[i]];
+    if (flags == 0) return n ? put(b, s, n) : put(b, "\"\"", 2);
     Py_ssize_t newlines = 0, returns = 0;
-    int quote = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '\n') newlines++;
-        else if (c == '\r') returns++;
-        else if (c == ' ' || c == '=') quote = 1;
+    int quote = (flags & 4) != 0;
+    if (flags & 3) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            newlines += s[i] == '\n';
+            returns += s[i] == '\r';
+        }
     }
     Py_ssize_t length = n + newlines - returns;
     if (length == 0) return put(b, "\"\"", 2);
-    if (!newlines && !returns && !quote) return put(b, s, n);
     if (reserve(b, length + 2)) return BAIL;
     char *out = b->p + b->len;
     if (quote) *out++ = '"';

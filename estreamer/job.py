@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from estreamer import decorate
 from estreamer.client import recovery
 from estreamer.client.bookmark import Bookmark, bookmark_path
 from estreamer.client.ha import (
@@ -23,7 +24,7 @@ from estreamer.config import HaPair, Secret, Server, Settings
 from estreamer.deadletter import DeadLetter
 from estreamer.decorate import Decorator as MetadataDecorator
 from estreamer.errors import ConfigError
-from estreamer.formats import get_formatter
+from estreamer.formats import get_formatter, splunk
 from estreamer.metadata import MetadataCache, metadata_path
 from estreamer.outputs import open_output
 from estreamer.parallel import ParallelPipeline, WorkerSpec, checked_workers
@@ -58,6 +59,9 @@ def build_runner(
         for line in settings.report_lines():
             log.warning("%s", line)
         log.info("Decoder: %s.", speedups.DESCRIPTION)
+        log.info("Names: %s.", decorate.DESCRIPTION)
+        if any(o.adapter == "splunk" for o in settings.enabled_outputters):
+            log.info("Splunk writer: %s.", splunk.DESCRIPTION)
     context = _member_context(settings, server, password)
     bookmark = Bookmark.open(bookmark_path(settings.bookmark_dir(), server.host, server.port))
     metadata_file = metadata_path(settings.bookmark_dir(), server.host, server.port)

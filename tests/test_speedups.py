@@ -180,9 +180,11 @@ def test_damaged_records_decode_the_same_both_ways(data):
     assert_same(*both_ways(bytes(raw)))
 
 
-def test_the_pure_python_decoders_alone_give_the_same_output(tmp_path):
-    """ESTREAMER_PURE_PYTHON=1 (as a machine without a compiler): `estreamer decode` of the
-    emulator's stream prints the same lines."""
+@pytest.mark.parametrize("output_format", ["json", "splunk", "cef", "ecs"])
+def test_without_the_extensions_the_same_lines_are_written(tmp_path, output_format):
+    """ESTREAMER_PURE_PYTHON=1 (as a machine without a compiler): no compiled decoder, names
+    or Splunk writer, and `estreamer decode` of the emulator's stream prints the same
+    lines in every format."""
     from benchmarks.streams import server_stream
 
     data, _ = server_stream(300)
@@ -196,11 +198,14 @@ def test_the_pure_python_decoders_alone_give_the_same_output(tmp_path):
         result = subprocess.run(
             [sys.executable, "-c",
              "import sys; from estreamer.protocol import speedups; "
-             "print(speedups.AVAILABLE, file=sys.stderr); "
-             "from estreamer.cli import main; sys.exit(main(['decode', sys.argv[1]]))",
-             str(stream)],
+             "from estreamer import decorate; from estreamer.formats import splunk; "
+             "print(speedups.AVAILABLE, decorate.Namer is not None, splunk.AVAILABLE, "
+             "file=sys.stderr); "
+             "from estreamer.cli import main; "
+             "sys.exit(main(['decode', '--format', sys.argv[2], sys.argv[1]]))",
+             str(stream), output_format],
             capture_output=True, env=env, cwd=ROOT, check=True)
         outputs.append(result)
-    assert outputs[1].stderr.split()[0] == b"False"
+    assert outputs[1].stderr.split()[:3] == [b"False"] * 3
     assert outputs[0].stdout == outputs[1].stdout
     assert outputs[0].stdout.count(b"\n") > 300

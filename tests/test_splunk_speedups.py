@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -351,30 +349,3 @@ def test_no_memory_is_kept_per_line(events):  # noqa: F811
     before = rss_kib()
     run(1_000_000 // len(sample))
     assert rss_kib() - before < 2048
-
-
-def test_without_the_extension_the_same_lines_are_written(tmp_path):
-    """ESTREAMER_PURE_PYTHON=1 (as a machine without a compiler): `estreamer decode --format
-    splunk` of the emulator's stream prints the same lines."""
-    from benchmarks.streams import server_stream
-
-    data, _ = server_stream(300)
-    stream = tmp_path / "stream.bin"
-    stream.write_bytes(data)
-    outputs = []
-    for pure in ("", "1"):
-        env = {**os.environ, "ESTREAMER_PURE_PYTHON": pure}
-        if not pure:
-            env.pop("ESTREAMER_PURE_PYTHON")
-        result = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from estreamer.formats import splunk; "
-             "print(splunk.AVAILABLE, file=sys.stderr); "
-             "from estreamer.cli import main; "
-             "sys.exit(main(['decode', '--format', 'splunk', sys.argv[1]]))",
-             str(stream)],
-            capture_output=True, env=env, cwd=ROOT, check=True)
-        outputs.append(result)
-    assert outputs[1].stderr.split()[0] == b"False"
-    assert outputs[0].stdout == outputs[1].stdout
-    assert outputs[0].stdout.count(b"\n") > 300

@@ -29,12 +29,12 @@ own field names flattened with dots. docs/formats.md lists the table (generated 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from estreamer.compiled import description, optional
 from estreamer.formats.common import (
     IP_PROTOCOLS,
     event_time,
@@ -1227,21 +1227,11 @@ def compiled_source(record_type: int) -> str | None:
 # of mapping, an exception from a computed key) the C side answers None and Python writes
 # that record, so odd cases and errors have one source.
 
-try:
-    from estreamer.formats import _splunk
-except ImportError:  # no compiler at install time: the generated Python does the work
-    _splunk = None  # type: ignore[assignment]
-
-if os.environ.get("ESTREAMER_PURE_PYTHON"):
-    _splunk = None  # type: ignore[assignment]
+_splunk = optional("estreamer.formats._splunk")
 
 AVAILABLE = _splunk is not None
 """Whether the C extension writes the lines `_generate` compiles."""
-DESCRIPTION = (
-    "compiled (estreamer.formats._splunk)" if AVAILABLE
-    else "pure Python (ESTREAMER_PURE_PYTHON is set)" if os.environ.get("ESTREAMER_PURE_PYTHON")
-    else "pure Python: the C extension was not built (no C compiler at install time?); "
-         "Splunk lines cost ~5x more")
+DESCRIPTION = description("estreamer.formats._splunk", AVAILABLE, "Splunk lines cost ~5x more")
 """What writes Splunk lines, for a log line at start."""
 
 # Alternative kinds: the enum at the top of _splunk.c, in the same order.

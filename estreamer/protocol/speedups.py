@@ -12,10 +12,10 @@ them); `install()` reports how many were."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from estreamer.compiled import description, optional
 from estreamer.protocol import layout as wire
 from estreamer.protocol.layout import (
     BLOB,
@@ -32,20 +32,11 @@ from estreamer.protocol.layout import (
     When,
 )
 
-try:
-    from estreamer.protocol._speedups import Program
-except ImportError:  # no compiler at install time: the pure-Python decoders do the work
-    Program = None
-
-if os.environ.get("ESTREAMER_PURE_PYTHON"):
-    Program = None
+_speedups = optional("estreamer.protocol._speedups")
+Program = _speedups.Program if _speedups is not None else None
 
 AVAILABLE = Program is not None
-DESCRIPTION = (
-    "compiled layouts (estreamer.protocol._speedups)" if AVAILABLE
-    else "pure Python (ESTREAMER_PURE_PYTHON is set)" if os.environ.get("ESTREAMER_PURE_PYTHON")
-    else "pure Python: the C extension was not built (no C compiler at install time?); "
-         "decoding is 2-3x slower")
+DESCRIPTION = description("estreamer.protocol._speedups", AVAILABLE, "decoding is 2-3x slower")
 """What decodes, for the log line at start."""
 
 # Op codes: the enum at the top of _speedups.c, in the same order.

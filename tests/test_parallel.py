@@ -32,10 +32,11 @@ def certs(tmp_path_factory):
     return init_certs(tmp_path_factory.mktemp("certs"), client_cn="127.0.0.1")
 
 
-def settings_for(directory, port, certs, workers, *, formats=("json",), dead_letter=None):
+def settings_for(directory, port, certs, workers, *, formats=("json",), dead_letter=None,
+                 max_logs=10**7):
     config = default_config("127.0.0.1", port, certs.client_pkcs12, start=0,
                             uri="relfile:///out/encore.{0}.json", log_filepath="",
-                            max_logs=10**7)
+                            max_logs=max_logs)
     outputter = config["handler"]["outputters"][0]
     config["handler"]["outputters"] = [
         {**outputter, "adapter": name, "stream": {**outputter["stream"],
@@ -94,6 +95,26 @@ def test_workers_write_the_same_files_as_one_process(tmp_path, certs, monkeypatc
     assert events == sorted((r.record_type, r.archive_timestamp) for r in fmc.history.events)
     # Named from metadata, in the workers as in one process.
     assert any(e.get("access_control_policy_name") for e in lines)
+
+
+@needs_two_cores
+def test_workers_rotate_files_where_one_process_does(tmp_path, certs):
+    """Files of 250 lines: the workers' blocks are cut where a file ends, so the files hold
+    the same lines as one process's, file by file."""
+    contents = {}
+    with Emulator(certs.directory, rate=0, seed=12, history_size=1500,
+                  bundle_records=90) as fmc:
+        for workers in (1, 2):
+            settings = settings_for(tmp_path / f"w{workers}", fmc.port, certs, workers,
+                                    formats=("json", "splunk"), max_logs=250)
+            build_runner(settings, Secret(certs.password), max_retries=0).run(
+                stop_when_idle=1.0)
+            files = sorted((tmp_path / f"w{workers}" / "out").iterdir())
+            contents[workers] = {suffix: [p.read_bytes() for p in files if p.suffix == suffix]
+                                 for suffix in (".json", ".splunk")}
+    assert contents[2] == contents[1]
+    json_files = contents[1][".json"]
+    assert len(json_files) > 4 and all(f.count(b"\n") == 250 for f in json_files[:-1])
 
 
 @needs_two_cores

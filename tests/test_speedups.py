@@ -70,6 +70,8 @@ def test_every_record_decodes_the_same_both_ways(record_type, block_choice, arch
     assert compiled.fast(raw, start, len(raw)) is not None
     fast, slow = both_ways(raw)
     assert fast._event is not None and slow._event is None  # ...and made the event itself
+    # decode_record fills the Record's slots itself on that path: every one of them.
+    assert all(hasattr(fast, slot) for slot in Record.__slots__)
     assert_same(fast, slow)
     assert fast.fields == values
 

@@ -79,7 +79,7 @@ class Record:
     def fields(self) -> dict[str, Any]:
         fields = self._fields
         if fields is None:
-            # No layout field shares a name with a header key (tests/test_records.py).
+            # No layout field shares a name with a header key (tests/test_speedups.py).
             fields = self._fields = {key: value for key, value in self._event.items()
                                      if key not in _HEADER_KEYS}
         return fields

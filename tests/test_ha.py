@@ -212,3 +212,28 @@ def test_dedup_keys_cover_two_windows_survive_a_restart_and_refuse_a_torn_file(t
     path.write_text('{"format": 1, "writer": null, "seconds": {"5": "AAA"')
     with pytest.raises(BookmarkError, match=r"HA dedup file .* cannot be used"):
         RecentKeys.open(path, window=10)
+
+
+def test_content_keys_read_the_decoders_event_as_they_read_the_fields():
+    """Where the decoder made the event dict, the key is taken from its text with the
+    header's cut off: the same bytes as the fields' own text, so the keys saved in a pair's
+    ha.json keep their meaning (and records the long way give the same keys)."""
+    import orjson
+
+    from estreamer.client.ha import _fields_json
+    from estreamer.protocol import speedups
+    from estreamer.protocol.records import decode_record
+    from tests.test_namer import emulator_records
+
+    raws = [r.raw for r in emulator_records()]
+    made = [decode_record(raw) for raw in raws]
+    if speedups.AVAILABLE:
+        assert sum(r.decoded_event is not None for r in made) > len(made) // 2
+    with speedups.disabled():
+        long_way = [decode_record(raw) for raw in raws]
+    for fast, slow in zip(made, long_way, strict=True):
+        assert _fields_json(fast) == orjson.dumps(
+            slow.fields, option=orjson.OPT_NON_STR_KEYS, default=repr)
+        assert content_key(fast) == content_key(slow)
+    empty = Record(71, "Connection", event={"record_type": 71, "record_name": "Connection"})
+    assert _fields_json(empty) == b"{}"

@@ -100,11 +100,28 @@ def pair_file(directory: str | os.PathLike[str], name: str, what: str) -> Path:
 
 def content_key(record: Record) -> int:
     """The record's identity without its header: type and decoded data. Decoded rather
-    than raw bytes because the record keeps no bytes (decode drops them); the decoded
+    than wire bytes so that the keys in a pair's ha.json keep their meaning; the decoded
     fields are in wire order, so equal data gives equal keys on both members."""
-    data = orjson.dumps(record.fields, option=orjson.OPT_NON_STR_KEYS, default=repr)
     head = record.record_type.to_bytes(4, "big") + record.netmap_id.to_bytes(2, "big")
+    data = _fields_json(record)
     return int.from_bytes(hashlib.blake2b(head + data, digest_size=8).digest(), "big")
+
+
+_HEADER = ("record_type", "record_name", "archive_timestamp")
+
+
+def _fields_json(record: Record) -> bytes:
+    """orjson's text of `record.fields`. Where the decoder made the event dict (header keys
+    first, then the fields), it is the event's text with the header's cut off the front:
+    working out `fields` apart would cost more than the rest of the key (tests/test_ha.py
+    holds the two equal)."""
+    event = record.decoded_event
+    if event is None:
+        return orjson.dumps(record.fields, option=orjson.OPT_NON_STR_KEYS, default=repr)
+    header = {key: event[key] for key in _HEADER if key in event}
+    whole = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=repr)
+    cut = len(orjson.dumps(header))  # the header's text, its "}" standing for the next ","
+    return b"{" + whole[cut:] if len(whole) > cut else b"{}"
 
 
 class RecentKeys:

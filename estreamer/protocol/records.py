@@ -90,6 +90,12 @@ class Record:
         self._event = None  # made again from the new fields
 
     @property
+    def decoded_event(self) -> dict[str, Any] | None:
+        """The event dict the compiled decoder made (`to_dict`'s shape: the header's keys
+        first), or None; to read only, as `to_dict` hands out copies of it."""
+        return self._event
+
+    @property
     def digest(self) -> str | None:
         """record_digest of the wire bytes, taken on first use: decoding does not need it,
         and a consumer that does not de-duplicate (`estreamer decode`) never pays for it."""

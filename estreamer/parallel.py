@@ -29,11 +29,12 @@ last commit, so the next run (after a crash, cut back to it) resends what was in
 from __future__ import annotations
 
 import logging
-import queue
+import pickle
+import select
 import socket
+import struct
 import subprocess
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,14 +143,103 @@ def _work_on(raws: Sequence[bytes], offsets: Sequence[int], decorate: Decorator,
 # -- the runner's side ---------------------------------------------------------------------
 
 
-def _read_answers(conn: Connection, answers: queue.SimpleQueue) -> None:
-    """Move a worker's answers to a queue until its pipe ends (then the error, last)."""
-    while True:
-        try:
-            answers.put(conn.recv())
-        except (EOFError, OSError) as exc:
-            answers.put(exc)
-            return
+class WorkerPipe:
+    """The runner's end of one worker's socket, read and written by the runner's thread
+    alone, never blocking on one direction while the other is stuck.
+
+    There is no reader thread: a second thread in the runner's process waits for the GIL
+    after every read while the runner works (the 5 ms switch interval), and the runner then
+    waits for it; measured, the runner spent a quarter of its time waiting for the GIL.
+    Instead, while a send cannot go on (the worker's socket buffer is full because the
+    worker is itself blocked sending an answer), the runner reads the worker's answers,
+    so the two can never wait on each other. Messages are framed as
+    multiprocessing.connection frames them (a 4-byte big-endian length, or -1 and an
+    8-byte one), so the worker's side is a plain `Connection`."""
+
+    def __init__(self, sock: socket.socket):
+        sock.setblocking(False)
+        self.sock = sock
+        self._answers: deque[Any] = deque()  # whole answers read, oldest first
+        self._head = bytearray()  # the length word(s) of the answer being read
+        self._body: bytearray | None = None  # the answer being read, once its size is known
+        self._got = 0  # bytes of _body read so far
+        self._ended: BaseException | None = None  # why no more answers will come
+
+    def send(self, message: object) -> None:
+        payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        size = len(payload)
+        header = struct.pack("!i", size) if size <= 0x7FFFFFFF else \
+            struct.pack("!iQ", -1, size)
+        parts = [memoryview(header), memoryview(payload)]
+        while parts:
+            try:
+                sent = self.sock.sendmsg(parts)
+            except BlockingIOError:
+                sent = 0
+            while parts and sent >= len(parts[0]):
+                sent -= len(parts[0])
+                parts.pop(0)
+            if parts:
+                parts[0] = parts[0][sent:]
+                # Full: read answers meanwhile, or the worker may be stuck sending one.
+                readable, _, _ = select.select([self.sock], [self.sock], [])
+                if readable:
+                    self.pump()
+                    if self._ended is not None:  # it will not read what we send either
+                        raise BrokenPipeError(f"the worker's pipe ended ({self._ended})")
+
+    def ready(self) -> bool:
+        """An answer (or the pipe's end) is there to take without waiting."""
+        if not self._answers:
+            self.pump()
+        return bool(self._answers)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The oldest answer, waiting for it; the exception that ended the pipe when no
+        more will come; TimeoutError after `timeout` seconds."""
+        while not self._answers:
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if not readable:
+                return TimeoutError(f"no answer after {timeout:g} s")
+            self.pump()
+        return self._answers.popleft()
+
+    def pump(self) -> None:
+        """Read what the socket holds now, without waiting; complete answers are queued."""
+        while self._ended is None:
+            try:
+                if self._body is None:
+                    want = (4 if len(self._head) < 4 or self._head[:4] != b"\xff\xff\xff\xff"
+                            else 12) - len(self._head)
+                    data = self.sock.recv(want)
+                    if not data:
+                        raise EOFError("the worker's pipe ended")
+                    self._head += data
+                    if len(self._head) == 4 and self._head != b"\xff\xff\xff\xff":
+                        self._start(struct.unpack("!i", self._head)[0])
+                    elif len(self._head) == 12:
+                        self._start(struct.unpack("!Q", self._head[4:])[0])
+                    continue
+                got = self.sock.recv_into(memoryview(self._body)[self._got:])
+                if not got:
+                    raise EOFError("the worker's pipe ended")
+                self._got += got
+                if self._got == len(self._body):
+                    body, self._body = self._body, None
+                    self._answers.append(pickle.loads(body))
+            except BlockingIOError:
+                return
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self._ended = exc
+                self._answers.append(exc)
+
+    def _start(self, size: int) -> None:
+        self._head.clear()
+        self._body = bytearray(size)
+        self._got = 0
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 HERE = -1  # a _Batch's worker when the runner's process did the work itself
@@ -183,7 +273,7 @@ class ParallelPipeline:
         self._here = (inner.decorate or _as_decoded, inner.selector,
                       [inner._formats[name] for name in spec.formats])
         self.done_here = 0  # bundles this process worked on itself
-        self._conns: list[Connection] = []
+        self._pipes: list[WorkerPipe] = []
         self._processes: list[subprocess.Popen] = []
         for _ in range(workers - 1):
             # A program of its own (not multiprocessing's spawn, which re-imports the
@@ -200,29 +290,13 @@ class ParallelPipeline:
                 [sys.executable, "-m", "estreamer.parallel", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
             theirs.close()
-            conn = Connection(mine.detach())
-            self._conns.append(conn)
+            self._pipes.append(WorkerPipe(mine))
             self._processes.append(process)
-            self._send(len(self._conns) - 1, spec)
-        # One reader thread per worker takes its answers off the pipe as they come: a
-        # worker blocked on sending a big answer while the runner blocks on sending it the
-        # next bundle would be a deadlock.
-        self._answers: list[queue.SimpleQueue] = []
-        self._readers: list[threading.Thread] = []
-        for n, conn in enumerate(self._conns):
-            answers: queue.SimpleQueue = queue.SimpleQueue()
-            reader = threading.Thread(target=_read_answers, args=(conn, answers), daemon=True,
-                                      name=f"worker-{n}-answers")
-            reader.start()
-            self._answers.append(answers)
-            self._readers.append(reader)
+            self._send(len(self._pipes) - 1, spec)
         # Started when they can take work: a stream that began while they were still
         # importing would wait on them (and so would every rate measured from it).
-        for n, answers in enumerate(self._answers):
-            try:
-                ready = answers.get(timeout=READY_TIMEOUT)
-            except queue.Empty:
-                ready = TimeoutError(f"not ready after {READY_TIMEOUT:g} s")
+        for n, pipe in enumerate(self._pipes):
+            ready = pipe.get(timeout=READY_TIMEOUT)
             if ready != ("ready",):
                 self._stop_workers()
                 self._fail(n, ready if isinstance(ready, BaseException)
@@ -240,7 +314,7 @@ class ParallelPipeline:
     @property
     def workers(self) -> int:
         """The processes doing the work, this one included."""
-        return len(self._conns) + 1
+        return len(self._pipes) + 1
 
     def handle_raw(self, raws: Sequence[bytes], offsets: Sequence[int]) -> tuple[list[int],
                                                                                    int | None]:
@@ -290,16 +364,16 @@ class ParallelPipeline:
         this process works on the bundle itself rather than wait, up to as many bundles
         again (their lines wait for the answers before them). Past that it waits: a slow
         output slows the runner, not memory."""
-        while self._sent >= IN_FLIGHT_PER_WORKER * len(self._conns):
+        while self._sent >= IN_FLIGHT_PER_WORKER * len(self._pipes):
             head = self._in_flight[0]
-            if head.worker == HERE or not self._answers[head.worker].empty():
+            if head.worker == HERE or self._pipes[head.worker].ready():
                 self._collect_one()
             elif len(self._in_flight) - self._sent < IN_FLIGHT_PER_WORKER:
                 return HERE
             else:
                 self._collect_one()
         worker = self._next
-        self._next = (worker + 1) % len(self._conns)
+        self._next = (worker + 1) % len(self._pipes)
         return worker
 
     def _learn(self, raws: list[bytes], worker: int | None) -> None:
@@ -311,20 +385,20 @@ class ParallelPipeline:
             record = decode_record(raw)
             if observe is not None and record.error is None:
                 observe(record)
-        for n in range(len(self._conns)):
+        for n in range(len(self._pipes)):
             if n != worker:
                 self._send(n, ("learn", raws))
 
     def _send(self, worker: int, message: tuple) -> None:
         try:
-            self._conns[worker].send(message)
+            self._pipes[worker].send(message)
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
             self._fail(worker, exc)
 
     def _collect(self, block: bool) -> None:
         while self._in_flight:
             worker = self._in_flight[0].worker
-            if not block and worker != HERE and self._answers[worker].empty():
+            if not block and worker != HERE and not self._pipes[worker].ready():
                 return
             self._collect_one()
 
@@ -333,7 +407,7 @@ class ParallelPipeline:
         if batch.worker == HERE:
             answer = batch.answer
         else:
-            answer = self._answers[batch.worker].get()
+            answer = self._pipes[batch.worker].get()
             if isinstance(answer, BaseException):
                 self._fail(batch.worker, answer)
             self._sent -= 1
@@ -391,9 +465,9 @@ class ParallelPipeline:
                 output.close()
 
     def _stop_workers(self) -> None:
-        for conn in self._conns:
+        for pipe in self._pipes:
             try:
-                conn.send(("stop",))
+                pipe.send(("stop",))
             except OSError:
                 pass
         for process in self._processes:
@@ -402,12 +476,8 @@ class ParallelPipeline:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
-        # Closed only once no reader is inside recv() on it: a closed descriptor's number
-        # can be reused at once by anything this process opens.
-        for reader in self._readers:
-            reader.join(5)
-        for conn in self._conns:
-            conn.close()
+        for pipe in self._pipes:
+            pipe.close()
 
 
 def _as_decoded(record: Record, event: dict[str, Any]) -> dict[str, Any]:

@@ -213,3 +213,62 @@ def test_with_several_fmcs_events_from_workers_say_which_fmc(tmp_path, certs):
         lines = [json.loads(x) for p in (tmp_path / "out" / f"127.0.0.1-{port}").iterdir()
                  for x in p.read_text().splitlines()]
         assert lines and {e["fmc"] for e in lines} == {f"127.0.0.1:{port}"}
+
+
+def test_a_worker_pipe_never_deadlocks_when_both_directions_are_full():
+    """The runner has no reader thread: while its send cannot go on, it reads the worker's
+    answers. Tiny socket buffers and a worker that answers each message with a megabyte
+    before reading the next would block a plain sendall for ever."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    mine, theirs = socket.socketpair()
+    for end in (mine, theirs):
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    worker = Connection(theirs.detach())
+
+    def echo_big():
+        while (message := worker.recv()) != "stop":
+            worker.send((message[0], bytes([message[0] % 256]) * (1 << 20)))
+        worker.close()
+
+    thread = threading.Thread(target=echo_big, daemon=True)
+    thread.start()
+    pipe = parallel.WorkerPipe(mine)
+    for n in range(20):
+        pipe.send((n, b"x" * 200_000))  # nothing read in between, as a busy runner does
+    answers = [pipe.get(timeout=10) for _ in range(20)]
+    pipe.send("stop")
+    thread.join(10)
+    assert [a[0] for a in answers] == list(range(20))
+    assert all(a[1] == bytes([a[0]]) * (1 << 20) for a in answers)
+    # The worker closed its end: the next answer is why none will come, and a send fails.
+    assert isinstance(pipe.get(timeout=10), EOFError)
+    with pytest.raises(OSError):
+        for _ in range(100):
+            pipe.send((0, b"x" * 100_000))
+    pipe.close()
+
+
+def test_a_worker_pipe_reads_the_long_length_form_and_split_frames():
+    """multiprocessing's framing, which the worker side uses: a 4-byte big-endian length,
+    or -1 and an 8-byte one; frames may arrive a byte at a time."""
+    import pickle
+    import socket
+    import struct
+
+    mine, theirs = socket.socketpair()
+    pipe = parallel.WorkerPipe(mine)
+    short, long = pickle.dumps(("short", 1)), pickle.dumps(("long", 2))
+    wire = struct.pack("!i", len(short)) + short + struct.pack("!iQ", -1, len(long)) + long
+    for n in range(len(wire)):
+        theirs.sendall(wire[n:n + 1])
+        pipe.pump()
+    assert pipe.ready()
+    assert pipe.get() == ("short", 1)
+    assert pipe.get() == ("long", 2)
+    assert not pipe.ready()
+    assert isinstance(pipe.get(timeout=0.05), TimeoutError)
+    mine.close()
+    theirs.close()

@@ -1,7 +1,7 @@
 """Benchmarks: records/sec, peak memory and CPU per 100k records of each stage, as a table.
 
     ./run bench [--events N] [--live-events N] [--only STAGE] [--formats F,..] [--fmcs N,..]
-                [--json]
+                [--workers N] [--repeat N] [--json]
 
 In memory, one process (RSS and CPU: the benchmark process's own):
 - decode:      StreamDecoder over an in-memory stream (framing, bundles, records)
@@ -19,8 +19,11 @@ Live, over TLS on loopback from emulators (`estreamer emulate`) in processes of 
 - scaling:     one client process streaming JSON from 1, 2 and 4 warm emulators at once
                (multi-FMC: one thread per FMC), total records/s
 
-Peak memory is max RSS (ru_maxrss, /proc VmHWM for the emulator), so the in-memory stages
-run smallest-footprint first. Not timed tests: numbers for the issue notes."""
+Each client row is the median of `--repeat` runs (3 by default), with the slowest and the
+fastest beside it: on a shared virtual machine one run can be a third slower than the next
+for no reason of its own. Peak memory is max RSS (ru_maxrss, /proc VmHWM for the
+emulator), so the in-memory stages run smallest-footprint first. Not timed tests: numbers
+for the issue notes."""
 
 import argparse
 import concurrent.futures
@@ -65,6 +68,7 @@ class Row:
     seconds: float
     cpu_seconds: float | None = None
     peak_rss_mib: float | None = None
+    runs: tuple[float, ...] = ()  # every run's rate, when the row is the median of several
 
     @property
     def rate(self) -> float:
@@ -131,7 +135,7 @@ class Fmcs:
     from its render cache as fast as TLS on loopback goes, far above the client's rate."""
 
     def __init__(self, stack: contextlib.ExitStack, count: int, events: int,
-                 workers: int | None = None):
+                 workers: int | None = None, repeat: int = 1):
         from estreamer.certs import init_certs
         from estreamer.config import load_config
         from estreamer.tls import client_context
@@ -146,6 +150,7 @@ class Fmcs:
         self.flags = load_config(probe).request_flags()
         self.records: dict[int, int] = {}  # emulator index → records in a whole stream
         self.workers = workers
+        self.repeat = repeat
 
     def read(self, index: int) -> tuple[int, float]:
         """One whole stream from emulator `index` by a bare TLS reader: (records, seconds)."""
@@ -164,6 +169,14 @@ class Fmcs:
                 list(pool.map(self.read, cold))  # re-raises a reader's failure here
 
     def client(self, name: str, count: int, adapter: str) -> Row:
+        """The median of `repeat` runs of `client_once`, every run's rate kept beside it."""
+        rows = sorted((self.client_once(name, count, adapter) for _ in range(self.repeat)),
+                      key=lambda row: row.rate)
+        median = rows[len(rows) // 2]
+        median.runs = tuple(row.rate for row in rows)
+        return median
+
+    def client_once(self, name: str, count: int, adapter: str) -> Row:
         """The real client (its own process, `benchmarks/client_run.py`) against the first
         `count` emulators at once, writing `adapter` lines to files."""
         from estreamer.config import PASSWORD_ENV
@@ -254,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="end-to-end and scaling: the client's workerProcesses "
                              "(default: the default config's)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="end-to-end and scaling: client runs per row, the median shown "
+                             "(default 3)")
     parser.add_argument("--json", action="store_true",
                         help="also print one machine-readable JSON line with the results")
     args = parser.parse_args(argv)
@@ -295,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         for stage in stages:
             if stage in LIVE:
                 if fmcs is None:
-                    fmcs = Fmcs(stack, wanted, args.live_events, args.workers)
+                    fmcs = Fmcs(stack, wanted, args.live_events, args.workers,
+                                max(1, args.repeat))
                 rows = live[stage](fmcs)
             else:
                 cpu_before = cpu_seconds()
@@ -316,8 +333,10 @@ def report(row: Row) -> dict:
         else row.cpu_seconds / row.records * 100_000
     rss = "-" if row.peak_rss_mib is None else f"{row.peak_rss_mib:.1f}"
     cpu = "-" if per_100k is None else f"{per_100k:.2f}"
-    print(f"{row.name:<20}{row.rate:>12,.0f}{rss:>14}{cpu:>12}", flush=True)
+    spread = f"   ({min(row.runs):,.0f}-{max(row.runs):,.0f})" if len(row.runs) > 1 else ""
+    print(f"{row.name:<20}{row.rate:>12,.0f}{rss:>14}{cpu:>12}{spread}", flush=True)
     return {"records_per_sec": round(row.rate), "records": row.records,
+            "runs_records_per_sec": [round(rate) for rate in row.runs] or None,
             "seconds": round(row.seconds, 3),
             "peak_rss_mib": None if row.peak_rss_mib is None else round(row.peak_rss_mib, 1),
             "cpu_seconds": None if row.cpu_seconds is None else round(row.cpu_seconds, 3),

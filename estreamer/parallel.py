@@ -133,7 +133,7 @@ def _work_on(raws: Sequence[bytes], offsets: Sequence[int], decorate: Decorator,
         if not selector.wants(record):
             filtered += 1
             continue
-        event = decorate(record, record.to_dict())
+        event = decorate(record, record.take_event())
         for out, formatter in zip(lines, formatters, strict=True):
             out.append(formatter(event))
         written += 1

@@ -160,7 +160,7 @@ class Pipeline:
             self.observe(record)
         wanted = self.selector.wants(record)
         if wanted:
-            event = record.to_dict()
+            event = record.take_event()  # this is the event's last use: no copy
             if self.decorate is not None:
                 event = self.decorate(record, event)
             for name, formatter in self._formats.items():

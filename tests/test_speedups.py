@@ -118,6 +118,25 @@ def test_the_event_made_by_the_decoder_is_the_records_own():
     assert_same(fast, slow)
 
 
+def test_a_taken_event_is_the_decoders_own_and_the_record_stays_whole():
+    """take_event hands over the decoder's dict (no copy); whatever the taker then adds or
+    changes, the record's fields, to_dict and equality stay as decoded (it decodes its
+    bytes again). Without the extension, or for a record the long way made, it is a copy."""
+    for raw in _real_records():
+        record, untouched = decode_record(raw, 7), decode_record(raw, 7)
+        made = record.decoded_event
+        event = record.take_event()
+        assert event == untouched.to_dict()
+        assert (event is made) if made is not None else (event is not untouched.to_dict())
+        event["added"] = 1
+        for key in list(event)[:3]:
+            event[key] = "changed"
+        assert record.to_dict() == untouched.to_dict()
+        assert list(record.to_dict()) == list(untouched.to_dict())
+        assert record.fields == untouched.fields and record == untouched
+        assert record.take_event() == untouched.to_dict()  # taken twice: a copy the 2nd time
+
+
 @needs_extension
 def test_the_emulator_stream_decodes_the_same_both_ways():
     for raw in _real_records():

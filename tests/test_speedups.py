@@ -161,6 +161,21 @@ def test_addresses_are_written_as_python_writes_them(address):
 
 
 @needs_extension
+def test_ipv4_addresses_are_written_as_python_writes_them():
+    """Every octet value in every place, as IPv4 and IPv4-mapped IPv6 (written by hand in C,
+    not by snprintf)."""
+    v4 = L.compile_layout((("address", L.IPV4),))
+    v6 = L.compile_layout((("address", L.IP),))
+    speedups.install([v4, v6])
+    for octet in range(256):
+        for place in range(4):
+            body = bytes(place) + bytes([octet]) + bytes([octet ^ 0x5A] * (3 - place))
+            assert v4.fast(body, 0, 4) == v4._decode(body, 0, 4, [])
+            mapped = bytes(10) + b"\xff\xff" + body
+            assert v6.fast(mapped, 0, 16) == v6._decode(mapped, 0, 16, [])
+
+
+@needs_extension
 @pytest.mark.parametrize("text", [b"", b"\x00", b"plain\x00", b"a\x00b\x00", b"\xff\xfe\x00",
                                   "é✓".encode() + b"\x00", b"\xed\xa0\x80\x00", b"\x00\x00x"])
 def test_wire_text_is_read_as_python_reads_it(text):

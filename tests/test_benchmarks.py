@@ -2,6 +2,9 @@
 format and one multi-FMC count keep it short: each client row is a process of its own."""
 
 import json
+import shutil
+
+import pytest
 
 from benchmarks.run_all import main
 
@@ -34,3 +37,16 @@ def test_only_runs_one_stage(capsys):
     assert main(["--events", "150", "--only", "decode-71"]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
     assert [row.split()[0] for row in rows] == ["decode-71"]
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind counts the instructions")
+def test_instructions_are_counted_per_record(capsys):
+    """The short form of `./run instructions`: one stage, a small stream, a positive count
+    (a real connection record takes tens of thousands of instructions to decode)."""
+    from benchmarks.instructions import main as count
+
+    assert count(["--events", "30", "--stages", "decode", "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("stream: 30 events -> ")
+    per_record = json.loads(out[-1])["instructions_per_record"]["decode"]["this"]
+    assert 1_000 < per_record < 1_000_000

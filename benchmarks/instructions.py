@@ -8,16 +8,23 @@ Stages, each over the benchmark mix (`benchmarks/streams.server_stream`), cumula
 - decode:  decode_record of each record's bytes
 - names:   decode, then the event with names from metadata (the pipeline's decorate step)
 - json, splunk, cef, ecs: decode, names, then the line in that format
+- end-to-end:FORMAT: the whole client (benchmarks/client_run.py: TLS, framing, the runner,
+  de-duplication, the bookmark, the pipeline, the file output) streaming a warm emulator's
+  history into a file, one process
 
-Each stage is counted as the difference between a run that does the work twice over every
-record and one that does it not at all, so imports, table compiling, the first-sight plans
-and valgrind's own start are left out. `--against` counts another checkout (its own .venv,
-made by its ./run) in the same way, side by side: the previous main, say."""
+Each in-memory stage is counted as the difference between a run that does the work twice
+over every record and one that does it not at all; each end-to-end stage as the difference
+between streaming a history of 2N events and one of N. So imports, table compiling, the
+first-sight plans and valgrind's own start are left out. End to end, the client's threads
+and the moments its reads return vary a little from run to run (about ±3%); the in-memory
+counts are exact. `--against` counts another checkout (its own .venv, made by its ./run) in
+the same way, side by side: the previous main, say."""
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import os
 import re
@@ -28,7 +35,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("decode", "names", "json", "splunk", "cef", "ecs")
+FORMATS = ("json", "splunk", "cef", "ecs")
+STAGES = ("decode", "names", *FORMATS, *(f"end-to-end:{name}" for name in FORMATS))
+DEFAULT_STAGES = ("decode", "names", *FORMATS, "end-to-end:json", "end-to-end:splunk")
 ROUNDS = 2
 CHUNK = 1 << 14
 
@@ -70,24 +79,71 @@ def child(stream: Path, stage: str, rounds: int) -> None:
     print(len(raws))
 
 
-def count(checkout: Path, stream: Path, stage: str, rounds: int) -> tuple[int, int]:
-    """(instructions, records) of one child run under callgrind."""
+def instructions(checkout: Path, what: str, args: list[str],
+                 env: dict[str, str] | None = None) -> tuple[int, str]:
+    """(instructions, standard output) of one Python run of `checkout`'s under callgrind."""
     python = checkout / ".venv" / "bin" / "python"
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(python),
-         str(Path(__file__).resolve()), "--child", str(stream), stage, str(rounds)],
-        cwd=checkout, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "PYTHONHASHSEED": "0"})  # same dict layouts run to run
+         *args], cwd=checkout, capture_output=True, text=True, timeout=1800,
+        env={**os.environ, **(env or {}), "PYTHONHASHSEED": "0"})  # same dicts run to run
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if done.returncode != 0 or found is None:
-        raise RuntimeError(f"{stage} in {checkout}: {done.stderr.strip()[-1500:]}")
-    return int(found.group(1).replace(",", "")), int(done.stdout.split()[-1])
+        raise RuntimeError(f"{what} in {checkout}: {done.stderr.strip()[-1500:]}")
+    return int(found.group(1).replace(",", "")), done.stdout
 
 
 def per_record(checkout: Path, stream: Path, stage: str) -> float:
+    def run(rounds: int) -> tuple[int, int]:
+        count, out = instructions(checkout, stage, [str(Path(__file__).resolve()), "--child",
+                                                    str(stream), stage, str(rounds)])
+        return count, int(out.split()[-1])
+
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        idle, busy = pool.map(lambda n: count(checkout, stream, stage, n), (0, ROUNDS))
+        idle, busy = pool.map(run, (0, ROUNDS))
     return (busy[0] - idle[0]) / (ROUNDS * busy[1])
+
+
+class Emulators:
+    """Two warm emulators (histories of N and 2N events) and what a client needs to stream
+    from them, for the end-to-end stages."""
+
+    def __init__(self, stack: contextlib.ExitStack, events: int):
+        from benchmarks.streams import client_config, emulator_processes, read_raw
+        from estreamer.certs import init_certs
+        from estreamer.config import load_config
+        from estreamer.tls import client_context
+
+        self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        self.certs = init_certs(self.workdir / "certs")
+        self.emulators = [stack.enter_context(emulator_processes(
+            self.certs.directory, [1], rate=0, history=n))[0] for n in (events, 2 * events)]
+        context = client_context(self.certs.client_pkcs12, self.certs.password)
+        probe = client_config(self.workdir, [self.emulators[0].port], self.certs.client_pkcs12)
+        flags = load_config(probe).request_flags()
+        # Each sends its whole history once: the clients then read from its render cache.
+        self.records = [read_raw(e.port, context, flags)[0] for e in self.emulators]
+
+    def per_record(self, checkout: Path, adapter: str) -> float:
+        from benchmarks.streams import client_config
+        from estreamer.config import PASSWORD_ENV
+
+        def run(index: int) -> int:
+            directory = Path(tempfile.mkdtemp(dir=self.workdir))
+            config = client_config(directory, [self.emulators[index].port],
+                                   self.certs.client_pkcs12, adapter=adapter, workers=1,
+                                   uri=f"relfile:///out/encore.{{0}}.{adapter}")
+            count, out = instructions(
+                checkout, f"end-to-end:{adapter}",
+                ["-m", "benchmarks.client_run", str(config), str(self.records[index])],
+                env={PASSWORD_ENV: self.certs.password})
+            if json.loads(out.splitlines()[-1])["records"] != self.records[index]:
+                raise RuntimeError(f"end-to-end:{adapter} in {checkout}: records missing")
+            return count
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            small, large = pool.map(run, (0, 1))
+        return (large - small) / (self.records[1] - self.records[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000,
                         help="logical events in the stream (default 2000: ~3,000 records)")
-    parser.add_argument("--stages", default=",".join(STAGES),
-                        help=f"comma-separated, of {', '.join(STAGES)} (default: all)")
+    parser.add_argument("--stages", default=",".join(DEFAULT_STAGES),
+                        help=f"comma-separated, of {', '.join(STAGES)} "
+                             f"(default: {', '.join(DEFAULT_STAGES)})")
+    parser.add_argument("--live-events", type=int, default=1500,
+                        help="end-to-end: N, the smaller of the two histories (default 1500)")
     parser.add_argument("--against", type=Path, default=None,
                         help="another checkout with its own .venv, counted beside this one")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
@@ -118,17 +177,23 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.streams import server_stream
 
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        emulators = None
         stream = Path(tmp) / "stream.bin"
         data, records = server_stream(args.events)
         stream.write_bytes(data)
         print(f"stream: {args.events} events -> {records} records; instructions per record")
-        print(f"{'stage':<10}" + "".join(f"{name:>14}" for name, _ in checkouts)
+        print(f"{'stage':<20}" + "".join(f"{name:>14}" for name, _ in checkouts)
               + ("      change" if len(checkouts) > 1 else ""))
         for stage in stages:
-            row = {name: per_record(path, stream, stage) for name, path in checkouts}
+            if stage.startswith("end-to-end:"):
+                emulators = emulators or Emulators(stack, args.live_events)
+                row = {name: emulators.per_record(path, stage.partition(":")[2])
+                       for name, path in checkouts}
+            else:
+                row = {name: per_record(path, stream, stage) for name, path in checkouts}
             results[stage] = row
-            line = f"{stage:<10}" + "".join(f"{row[name]:>14,.0f}" for name, _ in checkouts)
+            line = f"{stage:<20}" + "".join(f"{row[name]:>14,.0f}" for name, _ in checkouts)
             if len(checkouts) > 1 and row["against"]:
                 line += f"{(row['this'] / row['against'] - 1) * 100:>+11.1f}%"
             print(line, flush=True)

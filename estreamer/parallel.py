@@ -201,6 +201,8 @@ class WorkerPipe:
         """The oldest answer, waiting for it; the exception that ended the pipe when no
         more will come; TimeoutError after `timeout` seconds."""
         while not self._answers:
+            if self._ended is not None:  # asked again once the pipe's end was taken
+                return self._ended
             readable, _, _ = select.select([self.sock], [], [], timeout)
             if not readable:
                 return TimeoutError(f"no answer after {timeout:g} s")

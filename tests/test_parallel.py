@@ -245,6 +245,7 @@ def test_a_worker_pipe_never_deadlocks_when_both_directions_are_full():
     assert all(a[1] == bytes([a[0]]) * (1 << 20) for a in answers)
     # The worker closed its end: the next answer is why none will come, and a send fails.
     assert isinstance(pipe.get(timeout=10), EOFError)
+    assert isinstance(pipe.get(), EOFError)  # and again, at once, however often asked
     with pytest.raises(OSError):
         for _ in range(100):
             pipe.send((0, b"x" * 100_000))

@@ -8,6 +8,7 @@ Stages, each over the benchmark mix (`benchmarks/streams.server_stream`), cumula
 - decode:  decode_record of each record's bytes
 - names:   decode, then the event with names from metadata (the pipeline's decorate step)
 - json, splunk, cef, ecs: decode, names, then the line in that format
+  (garbage collection paced as `estreamer run` paces it, estreamer/gctune.py)
 - end-to-end:FORMAT: the whole client (benchmarks/client_run.py: TLS, framing, the runner,
   de-duplication, the bookmark, the pipeline, the file output) streaming a warm emulator's
   history into a file, one process
@@ -52,6 +53,12 @@ def child(stream: Path, stage: str, rounds: int) -> None:
     from estreamer.protocol.flags import ENCORE_DEFAULT_FLAGS, LATEST_EVENTS
     from estreamer.protocol.records import Record, decode_record
 
+    try:  # garbage collection paced as `estreamer run` paces it, where the checkout does
+        from estreamer.gctune import tune_for_streaming
+    except ImportError:
+        pass
+    else:
+        tune_for_streaming()
     data = stream.read_bytes()
     session = ClientSession(0, ENCORE_DEFAULT_FLAGS, LATEST_EVENTS)
     session.start()

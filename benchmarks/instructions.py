@@ -112,45 +112,37 @@ def per_record(checkout: Path, stream: Path, stage: str) -> float:
 
 
 class Emulators:
-    """Two warm emulators (histories of N and 2N events) and what a client needs to stream
-    from them, for the end-to-end stages."""
+    """Two warm emulators (histories of N and 2N events), for the end-to-end stages: the
+    benchmark's own `Fmcs`, one each."""
 
     def __init__(self, stack: contextlib.ExitStack, events: int):
-        from benchmarks.streams import client_config, emulator_processes, read_raw
-        from estreamer.certs import init_certs
-        from estreamer.config import load_config
-        from estreamer.tls import client_context
+        from benchmarks.run_all import Fmcs
 
-        self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        self.certs = init_certs(self.workdir / "certs")
-        self.emulators = [stack.enter_context(emulator_processes(
-            self.certs.directory, [1], rate=0, history=n))[0] for n in (events, 2 * events)]
-        context = client_context(self.certs.client_pkcs12, self.certs.password)
-        probe = client_config(self.workdir, [self.emulators[0].port], self.certs.client_pkcs12)
-        flags = load_config(probe).request_flags()
-        # Each sends its whole history once: the clients then read from its render cache.
-        self.records = [read_raw(e.port, context, flags)[0] for e in self.emulators]
+        self.fmcs = [Fmcs(stack, 1, n) for n in (events, 2 * events)]
+        for fmcs in self.fmcs:
+            fmcs.warm(1)  # its whole history sent once: clients read from its render cache
 
     def per_record(self, checkout: Path, adapter: str) -> float:
         from benchmarks.streams import client_config
         from estreamer.config import PASSWORD_ENV
 
-        def run(index: int) -> int:
-            directory = Path(tempfile.mkdtemp(dir=self.workdir))
-            config = client_config(directory, [self.emulators[index].port],
-                                   self.certs.client_pkcs12, adapter=adapter, workers=1,
+        def run(fmcs) -> tuple[int, int]:
+            records = fmcs.records[0]
+            config = client_config(Path(tempfile.mkdtemp(dir=fmcs.workdir)),
+                                   [fmcs.emulators[0].port], fmcs.certs.client_pkcs12,
+                                   adapter=adapter, workers=1,
                                    uri=f"relfile:///out/encore.{{0}}.{adapter}")
             count, out = instructions(
                 checkout, f"end-to-end:{adapter}",
-                ["-m", "benchmarks.client_run", str(config), str(self.records[index])],
-                env={PASSWORD_ENV: self.certs.password})
-            if json.loads(out.splitlines()[-1])["records"] != self.records[index]:
+                ["-m", "benchmarks.client_run", str(config), str(records)],
+                env={PASSWORD_ENV: fmcs.certs.password})
+            if json.loads(out.splitlines()[-1])["records"] != records:
                 raise RuntimeError(f"end-to-end:{adapter} in {checkout}: records missing")
-            return count
+            return count, records
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            small, large = pool.map(run, (0, 1))
-        return (large - small) / (self.records[1] - self.records[0])
+            small, large = pool.map(run, self.fmcs)
+        return (large[0] - small[0]) / (large[1] - small[1])
 
 
 def main(argv: list[str] | None = None) -> int:

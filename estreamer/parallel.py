@@ -143,6 +143,9 @@ def _work_on(raws: Sequence[bytes], offsets: Sequence[int], decorate: Decorator,
 # -- the runner's side ---------------------------------------------------------------------
 
 
+_LONG_FRAME = b"\xff\xff\xff\xff"  # multiprocessing's length -1: an 8-byte length follows
+
+
 class WorkerPipe:
     """The runner's end of one worker's socket, read and written by the runner's thread
     alone, never blocking on one direction while the other is stuck.
@@ -214,16 +217,16 @@ class WorkerPipe:
         while self._ended is None:
             try:
                 if self._body is None:
-                    want = (4 if len(self._head) < 4 or self._head[:4] != b"\xff\xff\xff\xff"
-                            else 12) - len(self._head)
-                    data = self.sock.recv(want)
+                    head = self._head
+                    need = 12 if head[:4] == _LONG_FRAME else 4
+                    data = self.sock.recv(need - len(head))
                     if not data:
                         raise EOFError("the worker's pipe ended")
-                    self._head += data
-                    if len(self._head) == 4 and self._head != b"\xff\xff\xff\xff":
-                        self._start(struct.unpack("!i", self._head)[0])
-                    elif len(self._head) == 12:
-                        self._start(struct.unpack("!Q", self._head[4:])[0])
+                    head += data
+                    if len(head) == 4 and head != _LONG_FRAME:
+                        self._start(struct.unpack("!i", head)[0])
+                    elif len(head) == 12:
+                        self._start(struct.unpack("!Q", head[4:])[0])
                     continue
                 got = self.sock.recv_into(self._body[self._got:])
                 if not got:
